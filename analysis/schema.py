@@ -1,0 +1,175 @@
+"""The Comtrade record schema: the 47 fields of a Comtrade data record, validation and coercion.
+
+Every way data enter tradeflows (API fetch, file import, the synthetic demo)
+ends in :func:`coerce_records`, which returns the *tidy record frame*:
+
+- the 47 Comtrade fields, in Comtrade's order, with the dtypes in ``FIELDS``
+  (codes such as ``cmdCode`` stay strings: ``"TOTAL"``, ``"854231"``);
+- ``period_date``: the first day of the period (month or year), a real date;
+- ``synthetic``: True for rows of the generated demo panel, so every table,
+  figure and report made from them can say so.
+
+Comtrade conventions kept as they are: exports fill ``fobvalue``, imports
+``cifvalue``, and ``primaryValue`` is whichever is filled; ``refMonth`` is 52
+in annual data; partner World is code 0 (``W00``); ``qtyUnitCode`` -1 means no
+quantity.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from .errors import TradeflowsError
+
+STR, INT, FLOAT, BOOL = "str", "Int64", "float64", "boolean"
+
+FIELDS: dict[str, str] = {
+    "typeCode": STR, "freqCode": STR, "refPeriodId": INT, "refYear": INT, "refMonth": INT,
+    "period": STR, "reporterCode": INT, "reporterISO": STR, "reporterDesc": STR,
+    "flowCode": STR, "flowDesc": STR, "partnerCode": INT, "partnerISO": STR, "partnerDesc": STR,
+    "partner2Code": INT, "partner2ISO": STR, "partner2Desc": STR, "classificationCode": STR,
+    "classificationSearchCode": STR, "isOriginalClassification": BOOL, "cmdCode": STR,
+    "cmdDesc": STR, "aggrLevel": INT, "isLeaf": BOOL, "customsCode": STR, "customsDesc": STR,
+    "mosCode": STR, "motCode": INT, "motDesc": STR, "qtyUnitCode": INT, "qtyUnitAbbr": STR,
+    "qty": FLOAT, "isQtyEstimated": BOOL, "altQtyUnitCode": INT, "altQtyUnitAbbr": STR,
+    "altQty": FLOAT, "isAltQtyEstimated": BOOL, "netWgt": FLOAT, "isNetWgtEstimated": BOOL,
+    "grossWgt": FLOAT, "isGrossWgtEstimated": BOOL, "cifvalue": FLOAT, "fobvalue": FLOAT,
+    "primaryValue": FLOAT, "legacyEstimationFlag": INT, "isReported": BOOL, "isAggregate": BOOL,
+}
+"""The 47 Comtrade record fields and the dtype tradeflows stores each as."""
+
+EXTRA: dict[str, str] = {"period_date": "datetime64[ns]", "synthetic": "bool"}
+"""Columns tradeflows adds to every record frame."""
+
+COLUMNS: list[str] = [*FIELDS, *EXTRA]
+"""Column order of the tidy record frame."""
+
+REQUIRED = ["freqCode", "period", "reporterCode", "flowCode", "partnerCode", "cmdCode",
+            "classificationCode", "primaryValue"]
+"""Fields without which a row cannot be placed in a series; a missing one is an error."""
+
+KEY = ["typeCode", "freqCode", "period", "reporterCode", "flowCode", "partnerCode", "partner2Code",
+       "classificationCode", "cmdCode", "customsCode", "mosCode", "motCode"]
+"""Fields that identify one Comtrade cell: two records with the same key are the same cell."""
+
+_PERIOD = {"A": re.compile(r"^\d{4}$"), "M": re.compile(r"^\d{6}$")}
+_TRUE = {"true", "1", "t", "yes", "y"}
+_FALSE = {"false", "0", "f", "no", "n"}
+
+
+class SchemaError(TradeflowsError, ValueError):
+    """Records that do not fit the Comtrade schema (missing field, bad value)."""
+
+
+def _to_bool(s: pd.Series, name: str) -> pd.Series:
+    if s.dtype == bool or str(s.dtype) == "boolean":
+        return s.astype(BOOL)
+    text = s.astype("string").str.strip().str.lower()
+    out = pd.Series(pd.NA, index=s.index, dtype=BOOL)
+    out[text.isin(_TRUE)] = True
+    out[text.isin(_FALSE)] = False
+    bad = text.notna() & (text != "") & ~text.isin(_TRUE | _FALSE)
+    if bad.any():
+        raise SchemaError(f"field {name}: not a boolean: {text[bad].iloc[0]!r}")
+    return out
+
+
+def _to_number(s: pd.Series, name: str, dtype: str) -> pd.Series:
+    if s.dtype == object or str(s.dtype).startswith(("str", "string")):
+        s = s.astype("string").str.strip().replace("", pd.NA)
+    num = pd.to_numeric(s, errors="coerce")
+    bad = num.isna() & s.notna()
+    if bad.any():
+        raise SchemaError(f"field {name}: not a number: {s[bad].iloc[0]!r}")
+    if dtype == INT:
+        frac = num.notna() & (num != np.floor(num.astype(float)))
+        if frac.any():
+            raise SchemaError(f"field {name}: not a whole number: {num[frac].iloc[0]!r}")
+        return num.astype(INT)
+    return num.astype(FLOAT)
+
+
+def _to_str(s: pd.Series) -> pd.Series:
+    out = s.astype("string").str.strip()
+    return out.where(out != "", pd.NA).astype(STR)
+
+
+def period_dates(freq: pd.Series, period: pd.Series) -> pd.Series:
+    """First day of each Comtrade period (``"2023"`` -> 2023-01-01, ``"202303"`` -> 2023-03-01)."""
+    text = period.astype(str)
+    padded = text.where(freq != "A", text + "01")
+    return pd.to_datetime(padded, format="%Y%m", errors="coerce").astype("datetime64[ns]")
+
+
+def coerce_records(raw: pd.DataFrame, *, synthetic: bool = False, source: str = "records") -> pd.DataFrame:
+    """Validate raw Comtrade records and return the tidy record frame (see the module docstring).
+
+    Optional fields that are absent are added as missing; a missing required
+    field, a malformed period or HS code, or a value that is not a number
+    raises SchemaError naming ``source`` and the problem.
+    """
+    if not isinstance(raw, pd.DataFrame):
+        raise SchemaError(f"{source}: expected a table of records, got {type(raw).__name__}")
+    missing = [f for f in REQUIRED if f not in raw.columns]
+    if missing:
+        raise SchemaError(f"{source}: not Comtrade data: missing field(s) {', '.join(missing)}")
+    out = pd.DataFrame(index=pd.RangeIndex(len(raw)))
+    src = raw.reset_index(drop=True)
+    try:
+        for name, dtype in FIELDS.items():
+            col = src[name] if name in src.columns else pd.Series(pd.NA, index=out.index, dtype="object")
+            if dtype == STR:
+                out[name] = _to_str(col)
+            elif dtype == BOOL:
+                out[name] = _to_bool(col, name)
+            else:
+                out[name] = _to_number(col, name, dtype)
+    except SchemaError as exc:
+        raise SchemaError(f"{source}: {exc}") from None
+    _check_values(out, source)
+    out["period_date"] = period_dates(out["freqCode"], out["period"])
+    flag = src["synthetic"].astype(bool).to_numpy() if "synthetic" in src.columns else synthetic
+    out["synthetic"] = np.broadcast_to(np.asarray(flag, dtype=bool), len(out)).copy()
+    out.attrs["synthetic"] = bool(out["synthetic"].any())
+    return out
+
+
+def _check_values(df: pd.DataFrame, source: str) -> None:
+    for name in REQUIRED:
+        if df[name].isna().any():
+            row = int(np.flatnonzero(df[name].isna().to_numpy())[0])
+            raise SchemaError(f"{source}: row {row}: required field {name} is empty")
+    bad_freq = ~df["freqCode"].isin(["A", "M"])
+    if bad_freq.any():
+        raise SchemaError(f"{source}: freqCode must be A or M, got {df.loc[bad_freq, 'freqCode'].iloc[0]!r}")
+    for freq, pattern in _PERIOD.items():
+        sel = df["freqCode"] == freq
+        ok = df.loc[sel, "period"].str.match(pattern.pattern)
+        if not ok.all():
+            raise SchemaError(f"{source}: malformed {freq} period {df.loc[sel, 'period'][~ok].iloc[0]!r}")
+    months = pd.to_numeric(df.loc[df["freqCode"] == "M", "period"].str[4:], errors="coerce")
+    if ((months < 1) | (months > 12)).any():
+        raise SchemaError(f"{source}: monthly period with a month outside 01-12")
+    code_ok = df["cmdCode"].str.fullmatch(r"TOTAL|\d{2}|\d{4}|\d{6}")
+    if not code_ok.all():
+        raise SchemaError(f"{source}: malformed HS code {df.loc[~code_ok, 'cmdCode'].iloc[0]!r}")
+    if not df["flowCode"].isin(["X", "M", "RX", "RM", "DX", "FM"]).all():
+        raise SchemaError(f"{source}: unknown flowCode {df.loc[~df['flowCode'].isin(['X', 'M', 'RX', 'RM', 'DX', 'FM']), 'flowCode'].iloc[0]!r}")
+    if (df["primaryValue"] < 0).any():
+        raise SchemaError(f"{source}: negative primaryValue")
+
+
+def empty_records() -> pd.DataFrame:
+    """A tidy record frame with no rows (the right columns and dtypes)."""
+    frame = pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in {**FIELDS, **EXTRA}.items()})
+    frame.attrs["synthetic"] = False
+    return frame
+
+
+def is_synthetic(frame: pd.DataFrame) -> bool:
+    """True when any row of ``frame`` (or the frame itself) is marked synthetic."""
+    if "synthetic" in frame.columns and len(frame):
+        return bool(frame["synthetic"].any())
+    return bool(frame.attrs.get("synthetic", False))
