@@ -177,19 +177,23 @@ def _to_schema(rec: pd.DataFrame, t: pd.DatetimeIndex, *, reporter: int, partner
     areas = registry.areas().set_index("code")
     desc = registry.load_registry().descriptions.set_index("code")["description"]
     n = len(rec)
-    when = t[rec["t"].to_numpy()]
-    period = when.strftime("%Y%m").to_numpy()
+    ti = rec["t"].to_numpy()
+    when = t[ti]
+    p_codes, p_uniq = pd.factorize(partner)
+    c_codes, c_uniq = pd.factorize(rec["code"])
+    e_codes, e_uniq = pd.factorize(editions)
+    period = (np.asarray(t.strftime("%Y%m")), ti)
     value = rec["value"].to_numpy(dtype=float)
     cols: dict[str, object] = {
         "typeCode": "C", "freqCode": "M", "refPeriodId": (when.year * 10000 + when.month * 100 + 1).to_numpy(),
         "refYear": when.year.to_numpy(), "refMonth": when.month.to_numpy(), "period": period,
         "reporterCode": reporter, "reporterISO": areas.loc[reporter, "iso3"], "reporterDesc": areas.loc[reporter, "name"],
         "flowCode": flow, "flowDesc": "Export" if flow == "X" else "Import",
-        "partnerCode": partner, "partnerISO": areas.loc[partner, "iso3"].to_numpy(),
-        "partnerDesc": areas.loc[partner, "name"].to_numpy(),
+        "partnerCode": partner, "partnerISO": (areas.loc[p_uniq, "iso3"].to_numpy(), p_codes),
+        "partnerDesc": (areas.loc[p_uniq, "name"].to_numpy(), p_codes),
         "partner2Code": 0, "partner2ISO": "W00", "partner2Desc": "World",
-        "classificationCode": editions, "classificationSearchCode": "HS", "isOriginalClassification": True,
-        "cmdCode": rec["code"].to_numpy(), "cmdDesc": rec["code"].map(desc).to_numpy(), "aggrLevel": 6,
+        "classificationCode": (np.asarray(e_uniq), e_codes), "classificationSearchCode": "HS", "isOriginalClassification": True,
+        "cmdCode": (np.asarray(c_uniq), c_codes), "cmdDesc": (desc.reindex(c_uniq).to_numpy(), c_codes), "aggrLevel": 6,
         "isLeaf": True, "customsCode": "C00", "customsDesc": "TOTAL CPC", "mosCode": "0", "motCode": 0,
         "motDesc": "TOTAL MOT", "qtyUnitCode": 8 if kg is not None else -1,
         "qtyUnitAbbr": "kg" if kg is not None else "N/A", "qty": kg if kg is not None else 0.0,
@@ -199,11 +203,21 @@ def _to_schema(rec: pd.DataFrame, t: pd.DatetimeIndex, *, reporter: int, partner
         "cifvalue": value if flow == "M" else np.nan, "fobvalue": value if flow == "X" else np.nan,
         "primaryValue": value, "legacyEstimationFlag": 0, "isReported": True, "isAggregate": False,
     }
-    frame = pd.DataFrame({k: np.broadcast_to(np.asarray(v), n) if np.ndim(v) == 0 else v for k, v in cols.items()})
-    frame = frame.astype(FIELDS)
+    frame = pd.DataFrame({k: _column(v, n, FIELDS[k]) for k, v in cols.items()})
     frame["period_date"] = when.to_numpy().astype("datetime64[ns]")
     frame["synthetic"] = True
     return frame
+
+
+def _column(value: object, n: int, dtype: str) -> pd.Series:
+    """A typed column of length n from a scalar, an array, or (distinct values, codes) for strings."""
+    if isinstance(value, tuple):
+        uniques, codes = value
+    elif np.ndim(value) == 0:
+        uniques, codes = np.asarray([value]), np.zeros(n, dtype=np.intp)
+    else:
+        return pd.Series(value, dtype=dtype)
+    return pd.Series(uniques, dtype=dtype).take(codes).reset_index(drop=True)
 
 
 @lru_cache(maxsize=4)
