@@ -124,7 +124,7 @@ def _read_families(path: Path, codes: pd.DataFrame, descriptions: pd.DataFrame, 
         identity.append(
             {"family_id": f"HS{row.code}", "name": desc[row.code], "group": row.group,
              "h5_codes": row.code, "h6_codes": row.code,
-             "basis": "unchanged between HS 2017 and HS 2022 (UNSD correlation 1:1)"}
+             "basis": "same code in both editions; UNSD correlation links only into the sweep headings 8524, 8529.90, 8541.51/59 and 8549, left out"}
         )
     fam = pd.concat([fam, pd.DataFrame(identity)], ignore_index=True)
     kinds = groups.set_index("group")["kind"]
