@@ -1,0 +1,98 @@
+"""Benchmark of the local store and the file importers on the SYNTHETIC demo panel (~185k records).
+
+Prints wall times and row counts for: writing the panel as one chunk, reading
+it back (whole and filtered), verifying checksums, and importing the same panel
+as a bulk .gz file and as a Comtrade+-style CSV (then reading the store, which
+now de-duplicates three copies of every record).
+
+    python scripts/bench_store.py            # in a temporary store, deleted afterwards
+    python scripts/bench_store.py --store DIR
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from analysis.demo import SEED, load_demo  # noqa: E402
+from analysis.importers import import_files  # noqa: E402
+from analysis.schema import FIELDS  # noqa: E402
+from analysis.store import Store  # noqa: E402
+
+RESULTS: list[tuple[str, float, int]] = []
+
+
+@contextmanager
+def timed(label: str, rows: list[int]) -> Iterator[None]:
+    t0 = time.perf_counter()
+    yield
+    RESULTS.append((label, time.perf_counter() - t0, rows[0] if rows else 0))
+
+
+def run(root: Path) -> None:
+    store = Store(root)
+    n: list[int] = []
+    with timed("load_demo() (synthetic panel)", n):
+        panel = load_demo()
+        n.append(len(panel))
+    with timed("write_chunk(panel)", n):
+        store.write_chunk(panel, query={"demo": "load_demo", "seed": SEED}, endpoint="demo", source="demo")
+    n = []
+    with timed("read() all", n):
+        n.append(len(store.read()))
+    n = []
+    with timed("read(partners=112, start=2022)", n):
+        n.append(len(store.read(partners=112, start="2022")))
+    n = []
+    with timed("verify()", n):
+        n.append(int((store.verify()["status"] == "ok").sum()))
+
+    work = root / "_files"
+    work.mkdir(exist_ok=True)
+    gz, csv_path = work / "demo_bulk.txt.gz", work / "demo_comtradeplus.csv"
+    fields = [*FIELDS, "synthetic"]
+    panel[fields].to_csv(gz, sep="\t", index=False, compression="gzip")
+    panel[fields].to_csv(csv_path, index=False, quoting=csv.QUOTE_NONNUMERIC)
+    n = [len(panel)]
+    with timed(f"import_files(bulk .gz, {gz.stat().st_size / 1e6:.1f} MB)", n):
+        import_files([gz], store)
+    with timed(f"import_files(CSV, {csv_path.stat().st_size / 1e6:.1f} MB)", n):
+        import_files([csv_path], store)
+    n = []
+    with timed("read() all, 3 copies de-duplicated", n):
+        back = store.read()
+        n.append(len(back))
+    assert len(back) == len(panel) and back["synthetic"].all()
+    n = []
+    with timed("re-import both files (no-op)", n):
+        n.append(int((import_files([gz, csv_path], store)["status"] == "unchanged").sum()))
+
+    size = sum(p.stat().st_size for p in store.chunks_dir.iterdir()) / 1e6
+    print(f"store: {root}  ({len(store.manifest())} chunks, {size:.1f} MB of Parquet)")
+    print("SYNTHETIC demo panel; times are wall clock on this machine.")
+    print(f"{'step':<46} {'seconds':>8} {'rows':>9}")
+    for label, seconds, rows in RESULTS:
+        print(f"{label:<46} {seconds:8.2f} {rows:9,d}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", type=Path, help="store folder to use (default: a temporary one)")
+    args = parser.parse_args()
+    if args.store:
+        run(args.store)
+    else:
+        with tempfile.TemporaryDirectory(prefix="tradeflows-bench-") as tmp:
+            run(Path(tmp) / "store")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
