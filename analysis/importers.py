@@ -36,8 +36,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from .errors import InputError, TradeflowsError
 from .schema import FIELDS, FLOAT, INT, SchemaError, coerce_records, empty_records
@@ -123,20 +121,6 @@ def _fix_columns(frame: pd.DataFrame) -> pd.DataFrame:
             if bad.any():
                 raise SchemaError(f"field synthetic: not a boolean: {text[bad].iloc[0]!r}")
             frame["synthetic"] = text.isin(_TRUE).to_numpy(dtype=bool)
-    return frame
-
-
-def _fast_numbers(frame: pd.DataFrame) -> pd.DataFrame:
-    """Numeric fields cast from text by Arrow (fast); a column Arrow cannot cast is left as text,
-    so that coerce_records names the bad value."""
-    for name, dtype in FIELDS.items():
-        if dtype not in (INT, FLOAT) or name not in frame.columns or frame[name].dtype.kind in "fiu":
-            continue
-        try:
-            numbers = pc.cast(pa.array(frame[name].array, type=pa.string()), pa.float64())
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError):
-            continue
-        frame[name] = numbers.to_numpy(zero_copy_only=False)
     return frame
 
 
@@ -235,7 +219,7 @@ def _parse(path: Path, raw: bytes | None = None) -> _Parsed:
         if frame is None:
             records = empty_records()
         else:
-            records = coerce_records(_fast_numbers(_fix_columns(frame)), source=name)
+            records = coerce_records(_fix_columns(frame), source=name)
     except SchemaError as exc:
         message = str(exc)
         raise FileImportError(message if message.startswith(name) else f"{name}: {message}") from None
