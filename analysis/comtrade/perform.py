@@ -1,0 +1,369 @@
+"""Stage 3 of a Comtrade request: perform one planned call through comtradeapicall, safely.
+
+comtradeapicall 1.3.2 (pinned) builds each request itself (endpoint, parameter
+names, the key as the ``subscription-key`` query parameter) and then hides
+what a careful fetch needs: on a non-200 it prints the body and returns None
+(the status is lost), on a network error it prints urllib3's message (which
+quotes the URL, key included) and returns None, it ignores a non-empty
+``error`` in a 200, a malformed JSON body raises a bare ``JSONDecodeError``,
+its multi-period helpers (``_getFinalData`` ...) concatenate per-period
+results so a failed period silently vanishes, ``getFinalData(None, ...)``
+silently uses the preview endpoint, and every call makes a fresh
+``urllib3.PoolManager()`` whose default retry policy sleeps and retries 429s
+on its own (spending quota unseen).
+
+So each call here: goes through the single-request functions only
+(``previewFinalData``/``getFinalData``, ``_getFinalDataAvailability``/
+``getFinalDataAvailability``), one call per plan row; hands comtradeapicall a
+recording transport in place of the ``urllib3`` module it uses (the only seam
+it has: the swap is made under a lock for the duration of the call, and a
+call that does not go through it is an error), so the HTTP status, headers
+and raw body of the one request are seen; captures and redacts whatever it
+prints; checks the endpoint actually used against the one intended; and turns
+every failure into a typed :class:`~.errors.ComtradeError`. Retries are ours:
+bounded, exponential, honouring the wait the API names, only for errors that
+can pass. A client-side throttle spaces calls, and a counter shows the calls
+used against the daily quota.
+
+The same transport seam lets tests point the client at a local HTTP server
+(``base_url``) with real urllib3 and real comtradeapicall in between.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import threading
+import time
+import types
+from collections.abc import Callable
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Protocol
+from urllib.parse import urlencode, urlsplit
+
+import comtradeapicall
+import comtradeapicall.DataAvailability as _ca_availability
+import comtradeapicall.PreviewGet as _ca_get
+import pandas as pd
+import urllib3
+
+from .errors import (ComtradeAuthError, ComtradeError, ComtradeNetworkError, ComtradeQuotaError,
+                     ComtradeRateLimitError, ComtradeRequestError, ComtradeServerError)
+from .plan import AVAILABILITY_PATHS, BASE_URL, CAPS, PATHS, request_fields
+from .redact import redact, register_secret
+
+log = logging.getLogger("analysis.comtrade")
+
+DEFAULT_CALLS_PER_MINUTE = 10.0
+DEFAULT_DAILY_QUOTA = 500
+"""Calls per day of Comtrade's free keyed subscription (configurable)."""
+
+_SWAP_LOCK = threading.Lock()
+_WAIT = re.compile(r"(?i)try again in\s+(\d+(?:\.\d+)?)\s*second")
+_QUOTA = re.compile(r"(?i)quota")
+_TAGS = re.compile(r"<[^>]+>")
+
+
+class Transport(Protocol):
+    """What comtradeapicall calls on its pool manager: ``request(method, url, fields=..., timeout=...)``."""
+
+    def request(self, method: str, url: str, fields: dict | None = None, **kw: Any) -> Any: ...
+
+
+def default_transport() -> urllib3.PoolManager:
+    """A urllib3 pool that never retries or sleeps by itself (retries are the client's, counted and visible)."""
+    retries = urllib3.Retry(total=0, connect=0, read=0, status=0, other=0, redirect=False,
+                            respect_retry_after_header=False, raise_on_status=False)
+    return urllib3.PoolManager(retries=retries)
+
+
+@dataclass
+class Exchange:
+    """One HTTP request as comtradeapicall made it, and its answer (key redacted from ``url``)."""
+
+    url: str
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    error: BaseException | None = None
+
+
+class _Recorder:
+    """Stands in for urllib3's PoolManager inside comtradeapicall: forwards to the transport, keeps the exchange."""
+
+    def __init__(self, transport: Transport, base_url: str | None) -> None:
+        self.transport, self.base_url = transport, base_url.rstrip("/") if base_url else None
+        self.exchanges: list[Exchange] = []
+
+    def request(self, method: str, url: str, fields: dict | None = None, **kw: Any) -> Any:
+        full = f"{url}?{urlencode(fields)}" if fields else url
+        ex = Exchange(url=redact(full))
+        self.exchanges.append(ex)
+        target = url
+        if self.base_url and url.startswith(BASE_URL):
+            target = self.base_url + url[len(BASE_URL):]
+        try:
+            resp = self.transport.request(method, target, fields=fields, **kw)
+        except BaseException as exc:
+            ex.error = exc
+            raise
+        ex.status = int(resp.status)
+        ex.headers = {str(k): str(v) for k, v in dict(resp.headers).items()}
+        ex.body = bytes(resp.data or b"")
+        return resp
+
+
+@contextmanager
+def _through(recorder: _Recorder) -> Iterator[io.StringIO]:
+    """Make comtradeapicall's modules use ``recorder`` as their pool manager and capture what they print."""
+    shim = types.SimpleNamespace(PoolManager=lambda *a, **k: recorder, ProxyManager=lambda *a, **k: recorder,
+                                 exceptions=urllib3.exceptions)
+    printed = io.StringIO()
+    with _SWAP_LOCK:
+        saved = [(mod, mod.urllib3) for mod in (_ca_get, _ca_availability)]
+        for mod, _ in saved:
+            mod.urllib3 = shim
+        try:
+            with redirect_stdout(printed):
+                yield printed
+        finally:
+            for mod, original in saved:
+                mod.urllib3 = original
+
+
+class Throttle:
+    """Spaces calls at least ``60 / calls_per_minute`` seconds apart (0 or None: no spacing)."""
+
+    def __init__(self, calls_per_minute: float | None = DEFAULT_CALLS_PER_MINUTE, *,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        if calls_per_minute is not None and calls_per_minute < 0:
+            raise ValueError("calls_per_minute must be positive")
+        self.interval = 60.0 / calls_per_minute if calls_per_minute else 0.0
+        self.clock, self.sleep = clock, sleep
+        self._last: float | None = None
+
+    def wait(self) -> None:
+        if self._last is not None and self.interval:
+            gap = self.interval - (self.clock() - self._last)
+            if gap > 0:
+                self.sleep(gap)
+        self._last = self.clock()
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries with exponential backoff: attempt k waits ``base * factor**(k-1)`` seconds,
+    or the wait the API names; a named wait longer than ``max_wait`` is not waited for."""
+
+    max_attempts: int = 5
+    base_delay: float = 5.0
+    factor: float = 2.0
+    max_wait: float = 600.0
+
+    def delay(self, attempt: int, named: float | None) -> float:
+        if named is not None:
+            return float(named)
+        return min(self.base_delay * self.factor ** (attempt - 1), self.max_wait)
+
+
+class QuotaCounter:
+    """Calls used in this session against a daily quota (None: no known quota, only counted)."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit, self.used = limit, 0
+
+    def take(self) -> None:
+        if self.limit is not None and self.used >= self.limit:
+            raise ComtradeQuotaError(
+                f"daily quota of {self.limit} calls used up in this session; rerun tomorrow (the fetch resumes)")
+        self.used += 1
+
+    def __str__(self) -> str:
+        return f"{self.used}/{self.limit}" if self.limit is not None else f"{self.used}"
+
+
+@dataclass
+class Answer:
+    """A 200 answer: raw body (parsed later), comtradeapicall's own frame, the redacted URL."""
+
+    status: int
+    body: bytes
+    url: str
+    frame: pd.DataFrame | None
+    attempts: int
+
+
+def _api_message(body: bytes, printed: str) -> str | None:
+    """The API's message from an error body (APIM ``message``, ``errorObject``, ``error``) or its text."""
+    text = body.decode("utf-8", "replace").strip() if body else printed.strip()
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict):
+        for path in (("message",), ("errorObject", "errorMessage"), ("error",), ("title",)):
+            val: Any = doc
+            for k in path:
+                val = val.get(k) if isinstance(val, dict) else None
+            if val:
+                return redact(str(val))[:500]
+    text = " ".join(_TAGS.sub(" ", text).split())
+    return redact(text)[:500] or None
+
+
+def _named_wait(headers: dict[str, str], message: str | None) -> float | None:
+    if message and (m := _WAIT.search(message)):
+        return float(m.group(1))
+    for k, v in headers.items():
+        if k.lower() == "retry-after" and v.strip().isdigit():
+            return float(v.strip())
+    return None
+
+
+def classify(ex: Exchange, printed: str, what: str) -> ComtradeError:
+    """The typed error for a failed exchange (status != 200, or no answer)."""
+    if ex.status is None:
+        reason = type(ex.error).__name__ if ex.error is not None else "no request made"
+        detail = redact(str(ex.error)) if ex.error is not None else printed
+        return ComtradeNetworkError(f"{what}: no answer from Comtrade ({reason}: {detail[:300]})")
+    msg = _api_message(ex.body, printed)
+    st = ex.status
+    if st == 429:
+        wait = _named_wait(ex.headers, msg)
+        return ComtradeRateLimitError(f"{what}: rate limit", status=st, api_message=msg, wait=wait)
+    if st == 403 and msg and _QUOTA.search(msg):
+        return ComtradeQuotaError(f"{what}: Comtrade's call quota is used up; rerun later (the fetch resumes)",
+                                  status=st, api_message=msg)
+    if st in (401, 403):
+        return ComtradeAuthError(f"{what}: the subscription key was refused (check COMTRADE_API_KEY)",
+                                 status=st, api_message=msg)
+    if st >= 500:
+        return ComtradeServerError(f"{what}: Comtrade server error", status=st, api_message=msg)
+    return ComtradeRequestError(f"{what}: Comtrade refused the request", status=st, api_message=msg)
+
+
+class ComtradeClient:
+    """Performs single Comtrade calls through comtradeapicall with retries, throttle and a quota count.
+
+    ``api_key`` None means the free preview endpoints (record cap 500); a key
+    means the keyed ones (cap 100,000). ``transport`` (anything with urllib3's
+    ``request`` method) and ``base_url`` (to replace ``https://comtradeapi.un.org``)
+    exist for tests; ``clock``/``sleep`` drive the throttle and the backoff.
+    """
+
+    def __init__(self, api_key: str | None = None, *, transport: Transport | None = None,
+                 base_url: str | None = None, calls_per_minute: float | None = DEFAULT_CALLS_PER_MINUTE,
+                 daily_quota: int | None = None, retry: RetryPolicy | None = None,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._key = api_key or None
+        register_secret(self._key)
+        self.endpoint = "keyed" if self._key else "preview"
+        self.cap = CAPS[self.endpoint]
+        self.transport = transport if transport is not None else default_transport()
+        self.base_url = base_url
+        self.throttle = Throttle(calls_per_minute, clock=clock, sleep=sleep)
+        self.retry = retry or RetryPolicy()
+        self.sleep = sleep
+        limit = daily_quota if daily_quota is not None else (DEFAULT_DAILY_QUOTA if self._key else None)
+        self.quota = QuotaCounter(limit)
+        self.calls_made = 0
+        self.retries = 0
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"ComtradeClient(endpoint={self.endpoint!r}, calls_made={self.calls_made}, quota={self.quota})"
+
+    @property
+    def source(self) -> str:
+        fn = "getFinalData" if self._key else "previewFinalData"
+        return f"UN Comtrade API via comtradeapicall {_version()} {fn}"
+
+    def endpoint_url(self, freq: str, *, availability: bool = False) -> str:
+        """The endpoint URL (no query, no key) the calls of this client use."""
+        paths = AVAILABILITY_PATHS if availability else PATHS
+        return BASE_URL + paths[self.endpoint].format(freq=freq)
+
+    # ------------------------------------------------------------------ the calls
+
+    def get_data(self, query: dict, *, what: str = "data call") -> Answer:
+        """One data call for a plan row's ``query`` (comtradeapicall's single-period-string function)."""
+        f = request_fields(query, cap=self.cap, key=None)
+        args = (query["typeCode"], query["freqCode"], query["clCode"], query["period"], query["reporterCode"],
+                query["cmdCode"], query["flowCode"], query["partnerCode"], query["partner2Code"],
+                query["customsCode"], query["motCode"])
+        kwargs = dict(maxRecords=f["maxRecords"], format_output=None, aggregateBy=None,
+                      breakdownMode=f["breakdownMode"], countOnly=None, includeDesc=True)
+        if self._key:
+            call = lambda: comtradeapicall.getFinalData(self._key, *args, **kwargs)  # noqa: E731
+        else:
+            call = lambda: comtradeapicall.previewFinalData(*args, **kwargs)  # noqa: E731
+        return self._with_retries(call, self.endpoint_url(query["freqCode"]), what)
+
+    def get_availability(self, *, freq: str, reporter: int, what: str = "data availability call") -> Answer:
+        """The data availability (getDa) of a reporter for every period of ``freq``."""
+        if self._key:
+            call = lambda: comtradeapicall.getFinalDataAvailability(self._key, "C", freq, "HS", None, reporter)  # noqa: E731
+        else:
+            call = lambda: comtradeapicall._getFinalDataAvailability("C", freq, "HS", None, reporter)  # noqa: E731
+        return self._with_retries(call, self.endpoint_url(freq, availability=True), what)
+
+    def _with_retries(self, call: Callable[[], Any], endpoint: str, what: str) -> Answer:
+        for attempt in range(1, self.retry.max_attempts + 1):
+            self.throttle.wait()
+            self.quota.take()
+            self.calls_made += 1
+            log.info("Comtrade call %d (quota used %s): %s", self.calls_made, self.quota, what)
+            try:
+                answer = self._once(call, endpoint, what)
+                answer.attempts = attempt
+                return answer
+            except ComtradeError as exc:
+                if not exc.retryable or attempt == self.retry.max_attempts:
+                    if exc.retryable:
+                        exc.args = (f"{exc.args[0]} [gave up after {attempt} attempts]",)
+                    raise
+                delay = self.retry.delay(attempt, exc.wait)
+                if delay > self.retry.max_wait:
+                    exc.args = (f"{exc.args[0]} [the API asks to wait {delay:.0f}s; rerun later]",)
+                    raise
+                log.warning("%s; retrying in %.0f s (attempt %d of %d)", exc, delay, attempt + 1,
+                            self.retry.max_attempts)
+                self.retries += 1
+                self.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _once(self, call: Callable[[], Any], endpoint: str, what: str) -> Answer:
+        recorder = _Recorder(self.transport, self.base_url)
+        failure: BaseException | None = None
+        frame = None
+        with _through(recorder) as printed:
+            try:
+                frame = call()
+            except Exception as exc:  # e.g. JSONDecodeError on a malformed 200: judged from the raw body below
+                failure = exc
+        out = redact(printed.getvalue())
+        if out.strip():
+            log.debug("comtradeapicall printed: %s", out.strip()[:500])
+        if len(recorder.exchanges) != 1:
+            raise ComtradeError(f"{what}: comtradeapicall made {len(recorder.exchanges)} requests instead of one "
+                                f"through the tradeflows transport (is comtradeapicall {_version()} the pinned 1.3.2?)")
+        ex = recorder.exchanges[0]
+        used = urlsplit(ex.url)
+        if used.path != urlsplit(endpoint).path:
+            raise ComtradeError(f"{what}: comtradeapicall called {used.path} instead of {urlsplit(endpoint).path}")
+        if ex.status != 200:
+            raise classify(ex, out, what)
+        if failure is not None:
+            log.debug("comtradeapicall raised %s on a 200 answer", type(failure).__name__)
+        return Answer(status=200, body=ex.body, url=ex.url, frame=frame if isinstance(frame, pd.DataFrame) else None,
+                      attempts=1)
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("comtradeapicall")
+    except metadata.PackageNotFoundError:  # pragma: no cover
+        return "unknown"

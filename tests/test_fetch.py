@@ -1,0 +1,367 @@
+"""fetch() end to end: plan -> comtradeapicall -> urllib3 -> a fake Comtrade on 127.0.0.1 -> the store.
+
+Covers success, plans split under the cap, failures that must never become a
+missing month, retries, bad keys, malformed and empty answers, resuming an
+interrupted fetch, zero calls on a repeat, updates by publication date, and
+the subscription key never appearing in anything written, raised, logged or printed.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+import pytest
+
+from analysis import registry
+from analysis.comtrade import (ComtradeAPIError, ComtradeAuthError, ComtradeClassificationError, ComtradeEmptyError,
+                               ComtradeError, ComtradeNetworkError, ComtradeQuotaError, ComtradeResponseError,
+                               ComtradeServerError)
+from analysis.comtrade.params import check_params
+from analysis.errors import InputError
+from analysis.fetch import FetchResult, fetch, plan_calls
+from analysis.store import Store
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fixtures.comtrade_server import FakeComtrade, Response, body_file, expected_records  # noqa: E402
+
+KEY = "5ecre7c0de5ecre7c0de5ecre7c0de00"
+SOME_CODES = list(registry.codes()["code"][:20])  # enough codes that one preview call cannot hold a year
+SMALL = dict(partners=[112, 398], codes=["854231", "HS901310"], start="2021-11", end="2022-02")
+
+
+@pytest.fixture()
+def fake():
+    with FakeComtrade() as server:
+        yield server
+
+
+class Sleeps(list):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def run(fake, store, *, key: str | None = "", **kw) -> FetchResult:
+    args = {**SMALL, **kw}
+    sleeps = args.pop("sleep", Sleeps())
+    return fetch(**args, store=store, api_key=key, base_url=fake.url, calls_per_minute=args.pop("calls_per_minute", 0),
+                 sleep=sleeps, progress=False)
+
+
+def cells(store: Store) -> set:
+    frame = store.read()
+    return set(zip(frame["partnerCode"].astype(int), frame["cmdCode"], frame["period"]))
+
+
+def truth(**kw) -> set:
+    args = {**SMALL, **kw}
+    p = check_params(partners=args["partners"], codes=args["codes"], start=args["start"], end=args["end"])
+    return expected_records(reporter=156, flow="X", freq="M", partners=p.partners, codes_by_edition=p.codes,
+                            periods=p.periods())
+
+
+@pytest.fixture()
+def store(tmp_path) -> Store:
+    return Store(tmp_path / "store")
+
+
+# ------------------------------------------------------------------ success
+
+
+def test_fetch_stores_every_record_in_the_right_edition(fake, store):
+    result = run(fake, store)
+    assert result.complete and result.chunks_written == 2 and result.chunks_planned == 2
+    assert result.calls_made == 3 and result.availability_calls == 1  # availability + one call per chunk
+    assert cells(store) == truth()
+    frame = store.read()
+    assert set(frame.loc[frame["refYear"] == 2021, "classificationCode"]) == {"H5"}
+    assert set(frame.loc[frame["refYear"] == 2022, "classificationCode"]) == {"H6"}
+    assert not frame["synthetic"].any()
+    man = store.manifest()
+    assert set(man["endpoint"]) == {"https://comtradeapi.un.org/public/v1/preview/C/M/HS"}
+    assert man["source"].str.contains("comtradeapicall").all() and man["published"].notna().all()
+    assert result.rows_written == len(frame)
+    text = repr(result)
+    assert "complete" in text and "2 planned: 2 written" in text and "3 made" in text
+
+
+def test_keyed_fetch_uses_the_keyed_endpoint_and_counts_quota(fake, store):
+    result = run(fake, store, key=KEY)
+    assert {p for p, _ in fake.requests} == {"/data/v1/getDa/C/M/HS", "/data/v1/get/C/M/HS"}
+    assert result.endpoint == "keyed" and result.quota_limit == 500 and result.quota_used == 3
+    assert "3/500" in repr(result)
+
+
+def test_key_from_the_environment_and_blank_key_means_preview(fake, store, monkeypatch):
+    monkeypatch.setenv("COMTRADE_API_KEY", KEY)
+    assert run(fake, store, key=None).endpoint == "keyed"
+    monkeypatch.setenv("COMTRADE_API_KEY", "  ")
+    assert run(fake, store, key=None, refresh=True).endpoint == "preview"
+
+
+def test_plan_over_the_preview_cap_is_split_into_calls_that_fit(fake, store):
+    kw = dict(partners=[112, 398, 616, 417, 860], codes=SOME_CODES, start="2022-01", end="2022-12")
+    plan = plan_calls(**kw, endpoint="preview")
+    assert plan["bound"].sum() > 500 and len(plan) > 1 and (plan["bound"] < 500).all()
+    result = run(fake, store, **kw)
+    assert result.chunks_written == len(plan)
+    assert len(fake.data_requests()) == len(plan)
+    for params in fake.data_requests():
+        n = len(params["period"].split(",")) * len(params["partnerCode"].split(",")) * len(params["cmdCode"].split(","))
+        assert n < 500
+    assert cells(store) == truth(**kw)
+
+
+# ------------------------------------------------------------------ failures are errors, never missing months
+
+
+def test_a_failing_period_is_an_error_never_a_silently_missing_month(fake, store):
+    fake.fail(Response(500, body_file("error_500.html")), times=None, when=lambda path, p: "202201" in p.get("period", ""))
+    with pytest.raises(ComtradeServerError) as info:
+        run(fake, store)
+    err = info.value
+    assert "202201" in str(err) and "gave up after 5 attempts" in str(err) and err.status == 500
+    assert err.fetch_result.chunks_written == 1 and not err.fetch_result.complete
+    stored = {per for _, _, per in cells(store)}
+    assert stored == {"202111", "202112"}  # the failed chunk is absent as a whole, and known to be absent
+    assert len(fake.data_requests()) == 1 + 5
+
+
+def test_429_then_success_honours_the_named_wait(fake, store):
+    sleeps = Sleeps()
+    fake.fail(Response(429, body_file("error_429.json")), when=lambda path, p: "getDa" not in path)
+    result = run(fake, store, sleep=sleeps)
+    assert result.complete and result.retries == 1 and sleeps == [7.0]
+    assert cells(store) == truth()
+
+
+def test_500_twice_then_success(fake, store):
+    sleeps = Sleeps()
+    fake.fail(Response(500, b"oops"), times=2, when=lambda path, p: "getDa" not in path)
+    result = run(fake, store, sleep=sleeps)
+    assert result.complete and result.retries == 2 and sleeps == [5.0, 10.0]
+    assert result.calls_made == 5 and cells(store) == truth()
+
+
+def test_bad_key_is_a_clear_error_without_retry(fake, store):
+    fake.valid_keys = {"the-right-key"}
+    with pytest.raises(ComtradeAuthError, match="subscription key was refused.*HTTP 401") as info:
+        run(fake, store, key=KEY)
+    assert len(fake.requests) == 1 and KEY not in str(info.value)
+    assert store.manifest().empty
+
+
+def test_comtrade_quota_403_stops_the_fetch(fake, store):
+    fake.fail(Response(403, body_file("error_403_quota.json")), when=lambda path, p: "getDa" not in path)
+    with pytest.raises(ComtradeQuotaError, match="replenished in 05:21:10"):
+        run(fake, store, key=KEY)
+
+
+def test_local_daily_quota_stops_and_a_rerun_resumes(fake, store):
+    with pytest.raises(ComtradeQuotaError) as info:
+        run(fake, store, key=KEY, daily_quota=2)
+    assert info.value.fetch_result.chunks_written == 1
+    result = run(fake, store, key=KEY)
+    assert result.chunks_written == 1 and result.chunks_skipped == 1 and cells(store) == truth()
+
+
+def test_malformed_json_is_an_error(fake, store):
+    fake.fail(Response(200, body_file("malformed.json")), when=lambda path, p: "getDa" not in path)
+    with pytest.raises(ComtradeResponseError, match="not valid JSON"):
+        run(fake, store)
+    assert len(fake.data_requests()) == 1  # a malformed 200 is not retried
+
+
+def test_a_200_with_an_error_field_is_an_error(fake, store):
+    fake.fail(Response(200, body_file("ok_with_error_field.json")), when=lambda path, p: "getDa" not in path)
+    with pytest.raises(ComtradeAPIError, match="Invalid period for the frequency code"):
+        run(fake, store)
+
+
+def _empty(path, params):
+    return Response(200, json.dumps({"elapsedTime": "0", "count": 0, "data": [], "error": ""}).encode())
+
+
+def test_empty_answer_for_released_periods_is_an_error(fake, store):
+    fake.fail(_empty, when=lambda path, p: "getDa" not in path)
+    with pytest.raises(ComtradeEmptyError, match="no records, although reporter 156 has released 2"):
+        run(fake, store)
+    assert store.manifest().empty
+
+
+def test_accept_empty_records_an_empty_chunk(fake, store):
+    fake.fail(_empty, when=lambda path, p: "getDa" not in path)
+    result = run(fake, store, accept_empty=True)
+    assert result.complete and result.chunks_empty == 1 and (store.manifest()["rows"] == 0).sum() == 1
+
+
+def test_empty_answer_for_unreleased_periods_is_an_empty_chunk_that_update_fetches_later(fake, store):
+    fake.released_until = "202112"
+    result = run(fake, store)
+    assert result.complete and result.chunks_empty == 1
+    man = store.manifest()
+    empty = man[man["rows"] == 0]
+    assert len(empty) == 1 and empty["published"].isna().all()
+    again = run(fake, store)
+    assert again.calls_made == 0
+    fake.released_until = "202506"
+    upd = run(fake, store, update=True)
+    assert upd.chunks_updated == 1 and upd.chunks_written == 1 and upd.chunks_skipped == 1
+    assert cells(store) == truth()
+
+
+def test_edition_mismatch_in_availability_stops_before_data_calls(fake, store):
+    fake.classification["202112"] = "H4"
+    with pytest.raises(ComtradeClassificationError, match="reports period 202112 in H4"):
+        run(fake, store)
+    assert fake.data_requests() == []
+
+
+# ------------------------------------------------------------------ resume, repeat, update, refresh
+
+
+def test_interrupted_fetch_resumes_with_only_the_missing_chunks(fake, store):
+    kw = dict(start="2021-01", end="2022-12", codes=SOME_CODES, partners=[112, 398, 616])
+    plan = plan_calls(**kw, endpoint="preview")
+    assert len(plan) >= 4
+    third = plan.iloc[2]["query"]
+    fake.fail(Response(-1), times=None, when=lambda path, p: p.get("cmdCode") == third["cmdCode"]
+              and p.get("period") == third["period"] and p.get("partnerCode") == third["partnerCode"])
+    with pytest.raises(ComtradeNetworkError):
+        run(fake, store, **kw, max_attempts=2)
+    assert len(store.manifest()) == 2
+    fake._rules.clear()
+    before = len(fake.data_requests())
+    result = run(fake, store, **kw)
+    asked = fake.data_requests()[before:]
+    assert len(asked) == len(plan) - 2 and result.chunks_skipped == 2
+    assert {(q["period"], q["cmdCode"], q["partnerCode"]) for q in asked} == {
+        (r["period"], r["cmdCode"], r["partnerCode"]) for r in plan["query"].iloc[2:]}
+    assert cells(store) == truth(**kw)
+
+
+def test_repeat_fetch_makes_zero_calls(fake, store):
+    run(fake, store)
+    n = len(fake.requests)
+    again = run(fake, store)
+    assert len(fake.requests) == n and again.calls_made == 0 and again.chunks_skipped == 2 and again.complete
+
+
+def test_study_fetched_with_a_key_reruns_without_one_with_zero_calls(fake, store):
+    run(fake, store, key=KEY, start="2020-01", end="2022-12", partners=[112, 398, 616, 417],
+        codes=SOME_CODES)
+    n = len(fake.requests)
+    again = run(fake, store, key="", start="2020-01", end="2022-12", partners=[112, 398, 616, 417], codes=SOME_CODES)
+    assert again.endpoint == "preview" and again.plan_endpoint == "keyed" and again.calls_made == 0
+    assert len(fake.requests) == n and "planned for the keyed endpoint" in repr(again)
+
+
+def test_annual_fetch(fake, store):
+    result = run(fake, store, start="2019", end="2023", freq="A")
+    assert result.complete and result.chunks_written == 2  # one block per HS edition
+    frame = store.read()
+    assert set(frame["period"]) <= {"2019", "2020", "2021", "2022", "2023"} and (frame["refMonth"] == 52).all()
+    assert set(frame.loc[frame["period"] == "2021", "classificationCode"]) == {"H5"}
+    p = check_params(partners=SMALL["partners"], codes=SMALL["codes"], start="2019", end="2023", freq="A")
+    want = expected_records(reporter=156, flow="X", freq="A", partners=p.partners, codes_by_edition=p.codes,
+                            periods=p.periods())
+    assert cells(store) == want
+
+
+def test_default_end_comes_from_availability_then_from_the_store_offline(fake, store):
+    fake.released_until = "202203"
+    first = run(fake, store, end=None)
+    assert first.end == "2022-03" and first.end_source == "availability"
+    assert first.availability_calls == 1 and first.chunks_written == 2
+    n = len(fake.requests)
+    again = run(fake, store, end=None)
+    assert again.end == "2022-03" and again.end_source == "store" and again.calls_made == 0
+    assert len(fake.requests) == n
+    fake.released_until = "202205"
+    newer = run(fake, store, end=None, update=True)
+    assert newer.end == "2022-05" and newer.end_source == "availability" and newer.chunks_written == 1
+
+
+def test_update_fetches_only_chunks_whose_publication_changed(fake, store):
+    run(fake, store)
+    fake.last_released["202201"] = "2024-03-01T09:00:00"  # China revised January 2022
+    n = len(fake.data_requests())
+    result = run(fake, store, update=True)
+    asked = fake.data_requests()[n:]
+    assert len(asked) == 1 and "202201" in asked[0]["period"]
+    assert result.chunks_updated == 1 and result.chunks_skipped == 1 and result.availability_calls == 1
+    ids = store.manifest().set_index("chunk_id")["published"]
+    assert "2024-03-01T09:00:00" in set(ids)
+    assert run(fake, store, update=True).chunks_written == 0  # nothing changed since
+
+
+def test_refresh_fetches_everything_again(fake, store):
+    run(fake, store)
+    n = len(fake.data_requests())
+    result = run(fake, store, refresh=True)
+    assert len(fake.data_requests()) == n + 2 and result.chunks_written == 2 and result.chunks_skipped == 0
+
+
+def test_throttle_spaces_calls_by_default_rate(fake, store):
+    sleeps = Sleeps()
+    ticks = iter(range(0, 10_000))
+    fetch(**SMALL, store=store, api_key="", base_url=fake.url, progress=False, sleep=sleeps,
+          clock=lambda: float(next(ticks)))
+    assert len(sleeps) == 2 and all(5.0 <= s <= 6.0 for s in sleeps)  # 10 calls a minute
+
+
+# ------------------------------------------------------------------ validation before any call
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"codes": ["123456"]}, "unknown HS code"),
+    ({"start": "2023-01", "end": "2022-01"}, "reversed"),
+    ({"partners": ["Atlantis"]}, "unknown country"),
+    ({"max_attempts": 0}, "max_attempts"),
+    ({"daily_quota": 0}, "daily_quota"),
+])
+def test_bad_parameters_fail_before_any_call(fake, store, kw, match):
+    with pytest.raises(InputError, match=match):
+        run(fake, store, **kw)
+    assert fake.requests == []
+
+
+# ------------------------------------------------------------------ the key never leaks
+
+
+def test_key_never_appears_in_files_errors_logs_or_output(fake, store, caplog, capsys):
+    caplog.set_level(logging.DEBUG)
+    raised: list[BaseException] = []
+    # 1. a full keyed fetch with a retry (urllib3 debug logs carry the URL)
+    fake.fail(Response(500, b"oops"), when=lambda path, p: "getDa" not in path)
+    run(fake, store, key=KEY)
+    # 2. an error answer that quotes the request URL back
+    fake.fail(lambda path, p: Response(400, f'{{"message": "bad request ?subscription-key={p["subscription-key"]}"}}'
+                                       .encode()), when=lambda path, p: "getDa" not in path)
+    with pytest.raises(ComtradeError) as info:
+        run(fake, store, key=KEY, refresh=True)
+    raised.append(info.value)
+    # 3. a dropped connection (urllib3's MaxRetryError quotes the URL; comtradeapicall prints it)
+    fake.fail(Response(-1), times=None)
+    with pytest.raises(ComtradeNetworkError) as info:
+        run(fake, store, key=KEY, refresh=True, max_attempts=2)
+    raised.append(info.value)
+    # 4. nothing listening at all
+    with pytest.raises(ComtradeNetworkError) as info:
+        fetch(**SMALL, store=store, api_key=KEY, base_url="http://127.0.0.1:9", calls_per_minute=0,
+              sleep=lambda s: None, progress=False, max_attempts=1, refresh=True)
+    raised.append(info.value)
+
+    assert any(KEY in p.get("subscription-key", "") for _, p in fake.requests)  # the key was really sent
+    for exc in raised:
+        text = "".join(traceback.format_exception(exc)) + repr(exc.fetch_result) + str(exc.api_message)
+        assert KEY not in text
+    assert "subscription-key=***" in str(raised[1]) + str(raised[2])
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "subscription-key" in logged and KEY not in logged  # urllib3 logged URLs, redacted
+    out = capsys.readouterr()
+    assert KEY not in out.out and KEY not in out.err
+    files = [p for p in store.root.rglob("*") if p.is_file()]
+    assert files and all(KEY.encode() not in p.read_bytes() for p in files)
