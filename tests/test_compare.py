@@ -1,0 +1,298 @@
+"""Before/after comparison and relative ratios: estimators against known answers and statsmodels, then the demo."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+from scipy import stats
+
+from analysis import demo
+from analysis.compare import COMPARE_COLUMNS, compare
+from analysis.errors import InputError
+from analysis.series import SERIES_COLUMNS, build_series
+from analysis.stats import (bh_qvalues, fixed_b_reference, fraclogit_batch, hac_lags, placebo_variance, ppml_batch,
+                            t_pvalues)
+
+CONTRACT = ["partner_code", "family", "group", "pre_usd_month", "post_usd_month", "ratio", "ratio_low", "ratio_high",
+            "p_value", "q_value", "control_ratio", "relative_ratio", "relative_low", "relative_high",
+            "relative_p_value"]
+
+
+def series_frame(values: dict[tuple[int, str], np.ndarray], start: str = "2019-01", group: str = "optics",
+                 kind: str = "dual_use", reporter: int = 156) -> pd.DataFrame:
+    """A SYNTHETIC series frame from {(partner, family): monthly values}."""
+    rows = []
+    for (partner, fam), v in values.items():
+        dates = pd.date_range(start, periods=len(v), freq="MS")
+        rows.append(pd.DataFrame({
+            "reporter_code": reporter, "partner_code": partner, "flow_code": "X", "family_id": fam,
+            "group": group if not fam.startswith("C") else "control_consumer",
+            "kind": kind if not fam.startswith("C") else "control", "date": dates, "usd": v, "kg": np.nan,
+            "n_records": (v > 0).astype(int), "synthetic": True,
+        }))
+    out = pd.concat(rows, ignore_index=True)[SERIES_COLUMNS]
+    out.attrs["synthetic"] = True
+    return out
+
+
+@pytest.fixture(scope="module")
+def demo_series(demo_panel):
+    return build_series(demo_panel)
+
+
+@pytest.fixture(scope="module")
+def demo_compare(demo_series):
+    return compare(demo_series)
+
+
+# ------------------------------------------------------------- estimators --
+
+def test_bh_qvalues_hand_computed_and_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.array([0.01, 0.04, 0.03, 0.20, np.nan])
+    q = bh_qvalues(p)
+    # m = 4; sorted 0.01, 0.03, 0.04, 0.20 give m p / rank = 0.04, 0.06, 0.0533, 0.20; then the running
+    # minimum from the largest p down: 0.04, 0.0533, 0.0533, 0.20
+    np.testing.assert_allclose(q[:4], [0.04, 0.16 / 3, 0.16 / 3, 0.20], rtol=1e-12)
+    assert np.isnan(q[4])
+    rng = np.random.default_rng(1)
+    pv = rng.uniform(size=200) ** 3
+    np.testing.assert_allclose(bh_qvalues(pv), multipletests(pv, method="fdr_bh")[1], rtol=1e-12)
+    with pytest.raises(ValueError):
+        bh_qvalues(np.array([1.5]))
+
+
+def _season_design(T: int, post_from: int) -> np.ndarray:
+    month = np.arange(T) % 12
+    post = (np.arange(T) >= post_from).astype(float)
+    return np.column_stack([np.ones(T), post] + [(month == m).astype(float) for m in range(1, 12)])
+
+
+def test_ppml_equals_statsmodels_glm_hac():
+    rng = np.random.default_rng(7)
+    T, L = 76, 4
+    X = _season_design(T, 36)
+    Y = np.exp(9 + 0.4 * X[:, 1] + rng.normal(0, 0.6, (6, T))) * (rng.random((6, T)) > 0.25)
+    fit = ppml_batch(Y, X, maxlags=L)
+    for s in range(len(Y)):
+        res = sm.GLM(Y[s], X, family=sm.families.Poisson()).fit(cov_type="HAC", cov_kwds={"maxlags": L})
+        np.testing.assert_allclose(fit.coef[s], res.params, rtol=1e-6, atol=1e-8)
+        # statsmodels' GLM HAC has no small-sample factor (use_correction=False): ours neither
+        np.testing.assert_allclose(fit.cov[s], res.cov_params(), rtol=1e-6, atol=1e-12)
+
+
+def test_ppml_known_answers():
+    # constant + post only: the PPML post coefficient is log(mean post / mean pre), exactly
+    rng = np.random.default_rng(3)
+    y = rng.gamma(2.0, 1000.0, (3, 40)) * (rng.random((3, 40)) > 0.2)
+    X = np.column_stack([np.ones(40), (np.arange(40) >= 15).astype(float)])
+    fit = ppml_batch(y, X, maxlags=2)
+    np.testing.assert_allclose(np.exp(fit.coef[:, 1]), y[:, 15:].mean(1) / y[:, :15].mean(1), rtol=1e-9)
+    np.testing.assert_allclose(np.exp(fit.coef[:, 0]), y[:, :15].mean(1), rtol=1e-9)
+    # a noiseless seasonal series with a x2.5 shift: recovered exactly, zero months included
+    Xs = _season_design(60, 30)
+    mu = 500.0 * 2.5 ** Xs[:, 1] * np.exp(Xs[:, 2:] @ np.linspace(-0.5, 0.5, 11))[None, :]
+    fit = ppml_batch(mu, Xs, maxlags=3)
+    assert fit.converged.all()
+    np.testing.assert_allclose(np.exp(fit.coef[0, 1]), 2.5, rtol=1e-9)
+
+
+def test_ppml_drops_always_zero_month_and_keeps_the_rest():
+    rng = np.random.default_rng(5)
+    X = _season_design(48, 24)
+    y = rng.gamma(3.0, 100.0, 48)
+    y[np.arange(48) % 12 == 4] = 0.0  # May is always zero: its dummy goes to -inf
+    fit = ppml_batch(y[None], X, maxlags=3)
+    assert np.isnan(fit.coef[0, 2 + 3]) and not fit.active[0, 5]
+    keep = np.arange(48) % 12 != 4
+    ref = sm.GLM(y[keep], np.delete(X[keep], 5, axis=1), family=sm.families.Poisson()).fit()
+    np.testing.assert_allclose(fit.coef[0, 1], ref.params[1], rtol=1e-7)
+
+
+def test_two_unit_ppml_is_fractional_logit_statsmodels():
+    """PPML of a partner and the pooled comparison with unit and month effects = fractional logit of the share."""
+    rng = np.random.default_rng(11)
+    T, L = 50, 5
+    post = (np.arange(T) >= 20).astype(float)
+    yp = rng.gamma(2.0, 50.0, T) * np.exp(0.5 * post)
+    yc = rng.gamma(5.0, 200.0, T)
+    n = yp + yc
+    fit = fraclogit_batch((yp / n)[None], n[None], np.column_stack([np.ones(T), post]), maxlags=L)
+    unit = np.r_[np.zeros(T), np.ones(T)]
+    tt = np.r_[np.arange(T), np.arange(T)]
+    D = np.column_stack([unit == 0, (unit == 0) * np.r_[post, post]] + [tt == t for t in range(T)]).astype(float)
+    res = sm.GLM(np.r_[yp, yc], D, family=sm.families.Poisson()).fit(
+        cov_type="hac-groupsum", cov_kwds={"time": tt, "maxlags": L, "use_correction": False})
+    np.testing.assert_allclose(fit.coef[0], res.params[:2], rtol=1e-7)
+    np.testing.assert_allclose(np.sqrt(np.diag(fit.cov[0])), res.bse[:2], rtol=1e-6)
+    # the relative ratio is the ratio of the two post/pre ratios of mean value
+    rr = (yp[20:].mean() / yp[:20].mean()) / (yc[20:].mean() / yc[:20].mean())
+    np.testing.assert_allclose(np.exp(fit.coef[0, 1]), rr, rtol=1e-9)
+
+
+def test_fixed_b_reference_is_normal_for_long_series_and_wider_for_short():
+    c, nu = fixed_b_reference(np.column_stack([np.ones(600), np.arange(600) >= 300]).astype(float), 1, 2,
+                              nsim=20_000)
+    assert abs(c * stats.t.ppf(0.975, nu) - 1.96) < 0.08
+    X = _season_design(70, 34)
+    c2, nu2 = fixed_b_reference(X, 1, hac_lags(70), nsim=20_000)
+    assert c2 * stats.t.ppf(0.975, nu2) > 2.4  # 70 months, 11 lags: far from 1.96
+
+
+def test_placebo_variance_hand_case():
+    d = np.array([0.9, 0.3, -0.3, 0.1, -0.1])
+    v = np.array([0.01, 0.01, 0.01, 0.01, 0.01])
+    is_pl = np.array([False, True, True, True, True])
+    var, df, n = placebo_variance(d, v, np.zeros(5), is_pl, df_v=np.inf)
+    tau2 = np.mean([0.09 - 0.01, 0.09 - 0.01, 0.01 - 0.01, 0.01 - 0.01])
+    np.testing.assert_allclose(var[0], 0.01 + tau2)
+    assert n[0] == 4 and n[1] == 3  # a placebo leaves itself out
+    np.testing.assert_allclose(var[1], 0.01 + np.mean([0.08, 0.0, 0.0]))
+    np.testing.assert_allclose(df[0], (0.01 + tau2) ** 2 / (tau2**2 / 3))  # Welch-Satterthwaite, 4 placebos
+
+
+def test_before_after_false_positive_rate_on_autocorrelated_noise():
+    """Quick Monte-Carlo (the script runs the long one): 600 pure-noise series, AR(1) 0.3, seasonal."""
+    rng = np.random.default_rng(20240601)
+    S, T = 600, 72
+    e = np.empty((S, T))
+    e[:, 0] = rng.normal(0, 0.3 / np.sqrt(1 - 0.09), S)
+    for t in range(1, T):
+        e[:, t] = 0.3 * e[:, t - 1] + rng.normal(0, 0.3, S)
+    X = _season_design(T, 36)
+    Y = 1e4 * np.exp(X[:, 2:] @ np.linspace(-0.2, 0.2, 11) + e)
+    L = hac_lags(T)
+    fit = ppml_batch(Y, X, maxlags=L)
+    c, nu = fixed_b_reference(X, 1, L)
+    p = t_pvalues(fit.coef[:, 1] / fit.se(1) / c, nu)
+    rate = np.mean(p < 0.05)
+    assert 0.02 <= rate <= 0.10, rate
+
+
+# ------------------------------------------------------------------- compare --
+
+def test_compare_contract_and_synthetic(demo_compare):
+    assert COMPARE_COLUMNS[:25] == [
+        "reporter_code", "partner_code", "family", "family_name", "group", "kind", "pre_usd_month", "post_usd_month",
+        "ratio", "ratio_low", "ratio_high", "p_value", "q_value", "control_ratio", "relative_ratio", "relative_low",
+        "relative_high", "relative_p_value", "relative_q_value", "share_pre", "share_post", "pre_months",
+        "post_months", "note", "synthetic"]
+    assert set(CONTRACT) <= set(demo_compare.columns)
+    assert demo_compare["synthetic"].all() and demo_compare.attrs["synthetic"]
+    assert not demo_compare.duplicated(["partner_code", "family"]).any()
+    assert demo_compare["is_focal"].iloc[0]  # focal partner first
+    cfg = demo_compare.attrs["config"]
+    assert cfg["jan_feb_merged"] and cfg["pre"] == "2019-01:2021-12" and cfg["post"] == "2022-03:2025-06"
+    ok = demo_compare["ratio"].notna()
+    assert (demo_compare.loc[ok, "ratio_low"] <= demo_compare.loc[ok, "ratio"]).all()
+    assert (demo_compare.loc[ok, "ratio"] <= demo_compare.loc[ok, "ratio_high"]).all()
+
+
+def test_demo_planted_level_shifts_found_in_relative_terms(demo_compare):
+    gt = demo.ground_truth()
+    shifts = gt[(gt["kind"] == "level_shift") & (gt["partner_code"] == demo.BELARUS)]
+    bel = demo_compare[demo_compare["is_focal"]].set_index("family")
+    for row in shifts.itertuples():
+        r = bel.loc[row.family_id]
+        assert r.relative_ratio > 1.4, row.family_id
+        assert r.relative_low > 1.0, row.family_id  # every planted shift is a rise the interval sees
+        assert r.relative_low < row.factor * 1.3, row.family_id
+
+
+def test_demo_common_shock_rises_but_is_not_belarus_specific(demo_compare):
+    bel = demo_compare[demo_compare["is_focal"] & demo_compare["family"].str.startswith("HS8703")]
+    assert len(bel) == 4
+    assert (bel["ratio"] > 2.5).all() and (bel["q_value"] < 0.05).all()  # a clear rise for Belarus
+    assert (bel["relative_p_value"] > 0.05).all()  # not Belarus-specific
+    assert (bel["relative_low"] < 1).all()
+    assert not bel["break_2022"].any()
+
+
+def test_demo_null_families_stay_quiet_in_relative_terms(demo_compare):
+    gt = demo.ground_truth()
+    bel = demo_compare[demo_compare["is_focal"] & ~demo_compare["family"].isin(gt["family_id"])]
+    assert len(bel) > 80
+    assert (bel["relative_q_value"] < 0.05).sum() <= 2
+    # placebo rows (each comparison partner against the others): calibrated p-values hold their size
+    placebo = demo_compare[demo_compare["is_comparison"] & ~demo_compare["family"].isin(gt["family_id"])]
+    assert (placebo["relative_p_value"] < 0.05).mean() < 0.10
+    assert (placebo["relative_p_hac"] < 0.05).mean() > 0.15  # time-series HAC alone does not
+
+
+def test_zero_cases_and_notes():
+    rng = np.random.default_rng(2)
+    T = 48
+    base = lambda: rng.gamma(4.0, 250.0, T)  # noqa: E731
+    y_new = base()
+    y_new[:36] = 0.0  # no pre-period exports
+    y_gone = base()
+    y_gone[38:] = 0.0  # nothing after
+    vals = {(112, "HS000001"): y_new, (112, "HS000002"): y_gone, (112, "HS000003"): np.zeros(T),
+            (112, "HS000004"): base()}
+    for p in (616, 440, 398):
+        for f in ("HS000001", "HS000002", "HS000003", "HS000004"):
+            vals[(p, f)] = base()
+    s = series_frame(vals)
+    out = compare(s, pre="2019-01:2021-12", post="2022-03:2022-12").set_index(["partner_code", "family"])
+    new, gone, none = out.loc[(112, "HS000001")], out.loc[(112, "HS000002")], out.loc[(112, "HS000003")]
+    assert np.isnan(new["ratio"]) and "no pre-period exports" in new["note"]
+    assert gone["ratio"] == 0 and gone["p_value"] < 0.05 and "no post-period exports" in gone["note"]
+    assert np.isnan(none["p_value"]) and "not tested" in none["note"]
+    assert out["share_basis"].eq("partners_in_data").all()
+    np.testing.assert_allclose(out.loc[(112, "HS000004"), "share_pre"],
+                               vals[(112, "HS000004")][:36].sum()
+                               / sum(vals[(p, "HS000004")][:36].sum() for p in (112, 616, 440, 398)))
+
+
+def test_world_rows_are_the_share_denominator_and_not_a_partner():
+    rng = np.random.default_rng(4)
+    T = 48
+    vals = {(p, "HS000001"): rng.gamma(4.0, 250.0, T) for p in (112, 616, 440, 398)}
+    vals[(0, "HS000001")] = 10 * sum(vals.values())
+    out = compare(series_frame(vals), post="2022-03:2022-12")
+    assert 0 not in set(out["partner_code"]) and out["share_basis"].eq("world").all()
+    b = out[out["partner_code"] == 112].iloc[0]
+    np.testing.assert_allclose(b["share_pre"], 0.1 * vals[(112, "HS000001")][:36].sum()
+                               / sum(vals[(p, "HS000001")][:36].sum() for p in (112, 616, 440, 398)))
+
+
+def test_relative_ratio_is_ratio_of_mean_ratios():
+    rng = np.random.default_rng(9)
+    T = 48
+    vals = {(p, "HS000001"): rng.gamma(4.0, 250.0, T) for p in (112, 616, 440, 398, 643)}
+    out = compare(series_frame(vals), post="2022-03:2022-12").set_index("partner_code")
+    pre, post = slice(0, 36), slice(38, 48)
+    pool = sum(vals[(p, "HS000001")] for p in (616, 440, 398))
+    yb = vals[(112, "HS000001")]
+    expect = (yb[post].mean() / yb[pre].mean()) / (pool[post].mean() / pool[pre].mean())
+    np.testing.assert_allclose(out.loc[112, "relative_ratio"], expect, rtol=1e-8)
+    # a comparison partner is compared with the others, without itself
+    y6 = vals[(616, "HS000001")]
+    rest = pool - y6
+    np.testing.assert_allclose(out.loc[616, "relative_ratio"],
+                               (y6[post].mean() / y6[pre].mean()) / (rest[post].mean() / rest[pre].mean()), rtol=1e-8)
+
+
+def test_bad_input_raises_input_error(demo_series):
+    with pytest.raises(InputError, match="must end before"):
+        compare(demo_series, pre="2019-01:2022-06", post="2022-03:2025-06")
+    with pytest.raises(InputError, match="reversed"):
+        compare(demo_series, pre="2021-12:2019-01")
+    with pytest.raises(InputError, match="month"):
+        compare(demo_series, pre="2011-01:2012-12")
+    with pytest.raises(InputError, match="no series for reporter"):
+        compare(demo_series, reporter=643)
+    with pytest.raises(InputError, match="not a series frame"):
+        compare(demo_series.drop(columns=["usd"]))
+    with pytest.raises(InputError, match="not in the data"):
+        compare(demo_series, partners=[999])
+    with pytest.raises(InputError, match="alpha"):
+        compare(demo_series, alpha=2)
+
+
+def test_partner_names_and_subsets(demo_series):
+    out = compare(demo_series, partners=["Belarus", "Poland"], controls=[616, 440, 428, 398, 417])
+    assert sorted(out["partner_code"].unique()) == [112, 616]
+    assert out.attrs["config"]["comparison_partners"] == [398, 417, 428, 440, 616]
