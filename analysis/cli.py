@@ -1,52 +1,550 @@
 """The ``tradeflows`` command line: a thin layer over the public API in ``analysis``.
 
+Subcommands: ``fetch`` (UN Comtrade -> store), ``import`` (files -> store),
+``store`` (what is stored, provenance, checksums), ``codes`` (the HS
+registry), ``analyze`` (the output tables) and ``report`` (the research
+report). ``tradeflows report`` with no arguments on a machine with no stored
+data runs everything on the embedded SYNTHETIC demo panel and says so first.
+
 Every user error (a :class:`analysis.errors.TradeflowsError`) ends in one
-line on stderr and exit status 2; ``--verbose`` shows the traceback.
+line on stderr and exit status 2, without a traceback unless ``--verbose``;
+a failed command leaves what was stored (store, earlier outputs) as it was.
 """
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
-from .errors import TradeflowsError
+import pandas as pd
+
+from .errors import InputError, TradeflowsError
+
+PROG = "tradeflows"
+SYNTHETIC_NOTICE = "SYNTHETIC DATA: {why}, so this run uses the embedded demo panel, not real trade."
 
 
-def _cmd_codes(args: argparse.Namespace) -> int:
+# --------------------------------------------------------------------------- output helpers
+
+class Console:
+    """Printing and progress for one command: progress bars on a terminal only, none with ``--quiet``."""
+
+    def __init__(self, *, quiet: bool = False, verbose: bool = False) -> None:
+        self.quiet, self.verbose = quiet, verbose
+        self.tty = sys.stderr.isatty()
+
+    def say(self, text: str = "") -> None:
+        """Results and notices (stdout)."""
+        print(text, flush=True)
+
+    def info(self, text: str) -> None:
+        """Progress remarks (stderr), dropped with --quiet."""
+        if not self.quiet:
+            print(text, file=sys.stderr, flush=True)
+
+    def detail(self, text: str) -> None:
+        """Details shown only with --verbose (stderr)."""
+        if self.verbose:
+            print(text, file=sys.stderr, flush=True)
+
+    @property
+    def bars(self) -> bool:
+        if self.tty and not self.quiet:
+            from tqdm import tqdm
+
+            tqdm.monitor_interval = 0  # no monitor thread: the report may fork figure workers
+            return True
+        return False
+
+    def progress(self, iterable: Iterable, *, desc: str, total: int | None = None, unit: str = "it") -> Iterable:
+        """``iterable`` with a tqdm bar on stderr when it is a terminal (and not --quiet)."""
+        if not self.bars:
+            return iterable
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, desc=desc, total=total, unit=unit, leave=False, file=sys.stderr, dynamic_ncols=True)
+
+    def steps(self, names: list[str]) -> "_Steps":
+        return _Steps(self, names)
+
+
+class _Steps:
+    """A step-by-step progress bar for a command of a few long steps."""
+
+    def __init__(self, console: Console, names: list[str]) -> None:
+        self.bar = None
+        if console.bars:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=len(names), desc=names[0], unit="step", leave=False, file=sys.stderr,
+                            bar_format="{desc:<28} {bar} {n_fmt}/{total_fmt} [{elapsed}]", dynamic_ncols=True)
+
+    def next(self, name: str) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_description_str(name)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _table(frame: pd.DataFrame, max_rows: int = 60) -> str:
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60, "display.max_rows", max_rows):
+        return frame.to_string(index=False) if len(frame) <= max_rows else frame.head(max_rows).to_string(
+            index=False) + f"\n... {len(frame) - max_rows} more rows"
+
+
+# --------------------------------------------------------------------------- argument types
+
+def _country(text: str) -> int:
+    from .countries import resolve_country
+
+    return resolve_country(text)
+
+
+def _countries(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    from .countries import resolve_countries
+
+    return resolve_countries([p for p in text.split(",") if p.strip()] or text)
+
+
+def _window(text: str | None, what: str):
+    """``FROM:TO`` (or a single ``YYYY``/``YYYY-MM``) as a Window; ``FROM:`` is kept open-ended (None end)."""
+    if text is None:
+        return None
+    from .periods import parse_period, parse_window
+
+    text = text.strip()
+    try:
+        if text.endswith(":"):
+            return (parse_period(text[:-1]), None)
+        return parse_window(text)
+    except InputError as exc:
+        raise InputError(f"--{what}: {exc}") from None
+
+
+def _close_window(value, last: pd.Timestamp, what: str):
+    """An open-ended window (FROM, None) closed at the last month of the data."""
+    from .periods import Window
+
+    if isinstance(value, tuple):
+        start, _ = value
+        if start > last:
+            raise InputError(f"--{what} starts {start:%Y-%m}, after the last month of the data ({last:%Y-%m})")
+        return Window(start, last)
+    return value
+
+
+def _check_study_args(args: argparse.Namespace) -> None:
+    """Validate countries, windows, codes and alpha before any data is read (fail fast, one line)."""
     from . import registry
 
-    table = registry.search_codes(args.term)
+    _country(args.reporter)
+    focal = _country(args.partner)
+    _window(args.pre, "pre")
+    _window(args.post, "post")
+    if args.controls is not None and focal in _countries(args.controls):
+        raise InputError(f"--controls includes the focal partner {focal}")
+    if args.codes:
+        registry.resolve_codes(args.codes)
+    if not 0 < args.alpha < 1:
+        raise InputError(f"--alpha must lie between 0 and 1, not {args.alpha}")
+
+
+# --------------------------------------------------------------------------- input for analyze / report
+
+@dataclass
+class _Input:
+    records: pd.DataFrame
+    origin: str  # demo | store
+    store: object | None
+
+
+def _load_input(args: argparse.Namespace, con: Console) -> _Input:
+    """Records to analyse: the demo panel (``--demo``, or nothing stored and no ``--store``) or the store."""
+    from .demo import load_demo
+    from .store import Store
+
+    if args.demo:
+        con.say(SYNTHETIC_NOTICE.format(why="--demo was given"))
+        return _Input(load_demo(), "demo", None)
+    store = Store(args.store)
+    if args.store is None and store.manifest().empty:
+        con.say(SYNTHETIC_NOTICE.format(why=f"no Comtrade data are stored yet ({store.root})"))
+        con.info("  (fetch or import data to analyse real trade)")
+        return _Input(load_demo(), "demo", None)
+    records = store.read()  # StoreError if empty, ChecksumError if damaged
+    if records.empty:
+        raise InputError(f"the store at {store.root} holds no records (only empty query results)")
+    if bool(records["synthetic"].any()):
+        con.say(SYNTHETIC_NOTICE.format(why="the store holds records marked synthetic").replace(
+            "this run uses the embedded demo panel, not real trade", "results are not about real trade"))
+    return _Input(records, "store", store)
+
+
+def _series_for(args: argparse.Namespace, inp: _Input, con: Console) -> pd.DataFrame:
+    """The series frame, restricted to ``--codes``/``--group`` families (control families always kept)."""
+    from . import registry
+    from .series import build_series
+
+    series = build_series(inp.records)
+    spec = args.codes
+    if spec:
+        wanted = set(registry.resolve_codes(spec)["family_id"])
+        keep = series["family_id"].isin(wanted) | series["kind"].isin(["control"])
+        series = series[keep].reset_index(drop=True)
+        series.attrs["synthetic"] = bool(series["synthetic"].any()) if len(series) else False
+        con.detail(f"families kept: {len(wanted)} selected + control families")
+        if not series["family_id"].isin(wanted).any():
+            raise InputError(f"none of the families of {spec!r} is in the data")
+    return series
+
+
+def _analysis_config(args: argparse.Namespace, series: pd.DataFrame) -> dict:
+    reporter = _country(args.reporter)
+    focal = _country(args.partner)
+    rows = series[(series["reporter_code"] == reporter) & (series["flow_code"] == "X")]
+    if rows.empty:
+        raise InputError(f"the data hold no exports reported by {args.reporter} ({reporter})")
+    last = rows["date"].max()
+    config = {"reporter": reporter, "focal": focal, "alpha": args.alpha, "statsmodels": args.cross_check,
+              "pre": _close_window(_window(args.pre, "pre"), last, "pre"),
+              "post": _close_window(_window(args.post, "post"), last, "post")}
+    if args.controls is not None:
+        controls = _countries(args.controls)
+        if focal in controls:
+            raise InputError(f"--controls includes the focal partner {focal}")
+        config["controls"] = controls
+    return config
+
+
+def _run_analysis(args: argparse.Namespace, inp: _Input, con: Console, steps: _Steps):
+    from .pipeline import analyze
+
+    series = _series_for(args, inp, con)
+    config = _analysis_config(args, series)
+    steps.next("comparing and testing")
+    result = analyze(series, **config)
+    con.detail("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()))
+    return result
+
+
+# --------------------------------------------------------------------------- commands
+
+def _cmd_codes(args: argparse.Namespace, con: Console) -> int:
+    from . import registry
+
+    if args.groups:
+        table = registry.groups()[["group", "kind", "name"]]
+        if args.term:
+            t = args.term.lower()
+            table = table[table["group"].str.contains(t) | table["name"].str.lower().str.contains(t)]
+    elif args.families:
+        table = registry.families()[["family_id", "group", "h5_codes", "h6_codes", "name"]]
+        if args.term:
+            t = args.term.lower()
+            table = table[table["family_id"].str.lower().str.contains(t) | table["name"].str.lower().str.contains(t)
+                          | table["h5_codes"].str.contains(t) | table["h6_codes"].str.contains(t)
+                          | table["group"].str.contains(t)]
+    else:
+        table = registry.search_codes(args.term)[["code", "group", "chpl_tier", "family_id", "description"]]
     if table.empty:
-        raise TradeflowsError(f"no registry code matches {args.term!r}")
-    cols = ["code", "group", "chpl_tier", "family_id", "description"]
-    print(table[cols].to_string(index=False))
+        raise InputError(f"no registry {'group' if args.groups else 'family' if args.families else 'code'} "
+                         f"matches {args.term!r}")
+    con.say(_table(table, max_rows=10_000))
     return 0
 
 
+def _cmd_fetch(args: argparse.Namespace, con: Console) -> int:
+    from .countries import BELARUS, COMPARISON_PARTNERS
+    from .fetch import fetch, plan_calls
+
+    partners = [_country(args.partner)] if args.partner else [BELARUS]
+    if args.controls is None:
+        partners += [c for c in COMPARISON_PARTNERS if c not in partners]
+    elif args.controls.strip().lower() != "none":
+        partners += [c for c in _countries(args.controls) if c not in partners]
+    common = {"reporter": args.reporter, "flow": args.flow, "partners": partners, "codes": args.codes,
+              "start": args.start, "end": args.end, "freq": args.freq}
+    if args.plan:
+        if args.end is None:
+            raise InputError("--plan needs --end (the last period to fetch)")
+        plan = plan_calls(**common)
+        con.say(_table(plan.drop(columns=[c for c in ("url",) if c in plan.columns]), max_rows=200))
+        con.say(f"{len(plan)} call(s) planned; nothing was fetched")
+        return 0
+    result = fetch(**common, store=args.store, refresh=args.refresh, update=args.update, progress=con.bars)
+    con.say(str(result))
+    return 0 if result.complete else 1
+
+
+def _cmd_import(args: argparse.Namespace, con: Console) -> int:
+    from .importers import import_files
+    from .store import Store
+
+    summary = import_files([Path(p) for p in args.files], store=Store(args.store))
+    con.say(_table(summary))
+    if summary.attrs.get("synthetic"):
+        con.say("Note: some imported records are marked SYNTHETIC.")
+    return 0
+
+
+def _cmd_store(args: argparse.Namespace, con: Console) -> int:
+    from .store import Store
+
+    store = Store(args.store)
+    manifest = store.manifest()
+    if manifest.empty:
+        con.say(f"The store at {store.root} is empty: run `tradeflows fetch` or `tradeflows import` first.")
+        return 0
+    if args.verify:
+        check = store.verify()
+        bad = check[check["status"] != "ok"]
+        con.say(_table(check, max_rows=10_000))
+        if len(bad):
+            print(f"{PROG}: error: {len(bad)} of {len(check)} chunk(s) missing or damaged: re-fetch or re-import them",
+                  file=sys.stderr)
+            return 1
+        con.say(f"all {len(check)} chunk(s) match their checksums")
+        return 0
+    if args.manifest:
+        cols = ["chunk_id", "source", "endpoint", "fetched_at", "rows", "published", "superseded_by", "synthetic"]
+        con.say(_table(manifest[cols], max_rows=10_000))
+        if args.verbose:
+            for row in manifest.itertuples():
+                con.say(f"{row.chunk_id}: {row.query}")
+        return 0
+    from .countries import area_name
+
+    cov = store.coverage()
+
+    def name(code) -> str:
+        try:
+            return f"{area_name(int(code))} ({int(code)})"
+        except (InputError, ValueError, TypeError):
+            return str(code)
+
+    cov = cov.assign(reporter=cov["reporter"].map(name), partner=cov["partner"].map(name))
+    con.say(f"Store {store.root}: {len(manifest)} chunk(s), {int(manifest['rows'].sum()):,} records, "
+            f"fetched/imported {str(manifest['fetched_at'].min())[:10]} to {str(manifest['fetched_at'].max())[:10]}")
+    if manifest["synthetic"].any():
+        con.say("Some stored records are SYNTHETIC.")
+    con.say(_table(cov.rename(columns={"classification": "HS"}), max_rows=10_000))
+    return 0
+
+
+def _cmd_analyze(args: argparse.Namespace, con: Console) -> int:
+    from .pipeline import write_result
+    from .report import check_out_dir, replace_dir
+
+    _check_study_args(args)
+    target = check_out_dir(args.out, marker=".tradeflows-analysis", what="analysis")
+    inp = _load_input(args, con)  # notices first, before any progress bar
+    steps = con.steps(["building series", "comparing and testing", "writing tables"])
+    try:
+        result = _run_analysis(args, inp, con, steps)
+        steps.next("writing tables")
+        import tempfile
+
+        staged = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        try:
+            write_result(result, staged)
+            (staged / ".tradeflows-analysis").write_text("tradeflows analysis folder\n", encoding="utf-8")
+            replace_dir(staged, target)
+        except BaseException:
+            import shutil
+
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
+    finally:
+        steps.close()
+    _print_summary(result, con)
+    con.say(f"Tables written to {target}")
+    return 0
+
+
+def _print_summary(result, con: Console) -> None:
+    focal = result.focal()
+    cols = ["family", "group", "ratio", "relative_ratio", "relative_low", "relative_high", "relative_q_value",
+            "break_2022"]
+    alpha = result.config.get("alpha", 0.05)
+    sig = focal[(focal["relative_q_value"] < alpha) & (focal["relative_ratio"] > 1)]
+    con.say(f"{len(sig)} of {focal['relative_p_value'].notna().sum()} families of partner "
+            f"{result.config.get('focal')} rose significantly more than for the comparison partners "
+            f"(q < {alpha:g}):")
+    if len(sig):
+        con.say(_table(sig[cols].round(3), max_rows=20))
+    con.say(f"{len(result.findings)} anomaly finding(s) at q < {alpha:g}.")
+
+
+def _cmd_report(args: argparse.Namespace, con: Console) -> int:
+    from .report import check_out_dir, describe, write_report
+
+    _check_study_args(args)
+    target = check_out_dir(args.out)
+    inp = _load_input(args, con)  # the synthetic-data notice comes first, before any progress bar
+    steps = con.steps(["building series", "comparing and testing", "drawing figures"])
+    try:
+        result = _run_analysis(args, inp, con, steps)
+        steps.next("drawing figures")
+        source = describe(inp.records, origin=inp.origin, store=inp.store)
+        path = write_report(result, target, source=source, top_anomalies=args.top,
+                            progress=lambda it: con.progress(it, desc="figures", unit="fig"))
+    finally:
+        steps.close()
+    if result.synthetic:
+        con.say("The report is marked SYNTHETIC throughout.")
+    con.say(f"Report written to {path / 'report.html'} (and report.md, figures/, tables/)")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+def _common(verbosity: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    if verbosity:
+        g = p.add_mutually_exclusive_group()
+        g.add_argument("--verbose", "-v", action="store_true", default=argparse.SUPPRESS,
+                       help="show details and, on error, the traceback")
+        g.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS,
+                       help="no progress output")
+    return p
+
+
+def _store_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", metavar="DIR", help="store folder (default: $TRADEFLOWS_HOME/store, the "
+                                                  "checkout's data/store, or the user data folder)")
+
+
+def _study_options(p: argparse.ArgumentParser, *, out_default: str) -> None:
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--demo", action="store_true", help="analyse the embedded SYNTHETIC demo panel")
+    src.add_argument("--store", metavar="DIR", help="analyse the records of this store (default store: used "
+                                                    "when it holds data, else the demo panel)")
+    p.add_argument("--reporter", default="156", metavar="COUNTRY", help="reporting country (default 156, China)")
+    p.add_argument("--partner", default="112", metavar="COUNTRY", help="focal partner (default 112, Belarus)")
+    p.add_argument("--controls", metavar="LIST", help="comparison partners, comma-separated codes, ISO3 or names "
+                                                      "(default: the study's 12 comparison partners)")
+    p.add_argument("--codes", "--group", dest="codes", metavar="SPEC",
+                   help="restrict to HS codes, families or groups, comma-separated (control goods are kept)")
+    p.add_argument("--pre", metavar="FROM:TO", help="before window, YYYY or YYYY-MM (default 2019-01:2021-12)")
+    p.add_argument("--post", metavar="FROM:TO", help="after window (default 2022-03 to the last month; "
+                                                     "FROM: runs to the last month)")
+    p.add_argument("--alpha", type=float, default=0.05, help="false discovery rate / significance (default 0.05)")
+    p.add_argument("--no-cross-check", dest="cross_check", action="store_false",
+                   help="skip the statsmodels cross-check of the family DiD (did_family.csv sm_* columns)")
+    p.add_argument("--out", default=out_default, metavar="DIR", help=f"output folder (default ./{out_default})")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tradeflows", description=__doc__.splitlines()[0])
-    parser.add_argument("--verbose", action="store_true", help="show tracebacks and details")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("codes", help="list registry groups, families and HS codes")
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="UN Comtrade trade-flow statistics: China's exports of dual-use goods to Belarus, "
+                               "before and after 2022.",
+        epilog="Countries: Comtrade code, ISO3 or name. Periods: YYYY or YYYY-MM; windows FROM:TO. "
+               "Lists: comma-separated (--controls 616,440,398).")
+    g = parser.add_mutually_exclusive_group()
+    g.add_argument("--verbose", "-v", action="store_true", help="show details and, on error, the traceback")
+    g.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = _common()
+
+    p = sub.add_parser("fetch", parents=[common], help="fetch UN Comtrade data into the store",
+                       description="Fetch China's (or --reporter's) monthly trade by HS code from UN Comtrade into "
+                                   "the store. Resumable; a repeated fetch makes no calls. Uses $COMTRADE_API_KEY "
+                                   "when set (keyed endpoint), else the free preview endpoint.")
+    _store_option(p)
+    p.add_argument("--reporter", default="156", metavar="COUNTRY", help="reporter (default 156, China)")
+    p.add_argument("--flow", default="X", help="X (exports, default) or M (imports)")
+    p.add_argument("--partner", metavar="COUNTRY", help="focal partner (default 112, Belarus)")
+    p.add_argument("--controls", metavar="LIST", help="comparison partners to fetch too (default the study's 12; "
+                                                      "'none' for none)")
+    p.add_argument("--codes", "--group", dest="codes", metavar="SPEC",
+                   help="HS codes, families or groups, comma-separated (default: the whole registry)")
+    p.add_argument("--start", default="2017-01", help="first period (default 2017-01)")
+    p.add_argument("--end", help="last period (default: the latest released)")
+    p.add_argument("--freq", default="M", help="M (monthly, default) or A (annual)")
+    p.add_argument("--refresh", action="store_true", help="fetch again what is already stored")
+    p.add_argument("--update", action="store_true", help="re-fetch periods Comtrade has republished since")
+    p.add_argument("--plan", action="store_true", help="print the call plan and stop (needs --end)")
+    p.set_defaults(func=_cmd_fetch)
+
+    p = sub.add_parser("import", parents=[common], help="import downloaded Comtrade files into the store",
+                       description="Import Comtrade+ CSV exports, API JSON responses or bulk files (optionally "
+                                   "gzipped). Every file is checked before anything is written.")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    _store_option(p)
+    p.set_defaults(func=_cmd_import)
+
+    p = sub.add_parser("store", parents=[common], help="what is stored: coverage, provenance, checksums",
+                       description="Coverage by reporter, partner, flow, period and HS edition; --manifest for "
+                                   "provenance (queries, dates); --verify to check every file's checksum.")
+    _store_option(p)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--manifest", action="store_true", help="list the stored chunks with their provenance")
+    g.add_argument("--verify", action="store_true", help="check every chunk against its checksum")
+    p.set_defaults(func=_cmd_store)
+
+    p = sub.add_parser("codes", parents=[common], help="list registry groups, families and HS codes",
+                       description="The HS code registry: codes (default), --groups or --families, filtered by a "
+                                   "code prefix or a word.")
     p.add_argument("term", nargs="?", help="filter by code prefix or word")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--groups", action="store_true", help="list the groups")
+    g.add_argument("--families", action="store_true", help="list the HS 2017/2022 code families")
     p.set_defaults(func=_cmd_codes)
+
+    p = sub.add_parser("analyze", parents=[common], help="run the analysis and write its tables",
+                       description="Before/after comparison, controls (DiD, event study, triple difference) and "
+                                   "anomaly tests; writes compare.csv, findings.csv, families.csv, did_family.csv, "
+                                   "event_study.csv, triple_diff.csv and config.json.")
+    _study_options(p, out_default="tradeflows-analysis")
+    p.set_defaults(func=_cmd_analyze)
+
+    p = sub.add_parser("report", parents=[common], help="write the research report (HTML, Markdown, figures, tables)",
+                       description="Run the analysis and write report.html (self-contained), report.md, figures/ "
+                                   "and tables/. With no stored data it uses the SYNTHETIC demo panel and says so.")
+    _study_options(p, out_default="tradeflows-report")
+    p.add_argument("--top", type=int, default=6, metavar="N", help="anomalies to chart (default 6)")
+    p.set_defaults(func=_cmd_report)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 ok, 1 incomplete, 2 bad input or failure)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.verbose = bool(getattr(args, "verbose", False))
+    args.quiet = bool(getattr(args, "quiet", False))
+    if args.verbose and args.quiet:
+        parser.error("--verbose and --quiet exclude each other")
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
+    con = Console(quiet=args.quiet, verbose=args.verbose)
     try:
-        return int(args.func(args) or 0)
+        return int(args.func(args, con) or 0)
     except TradeflowsError as exc:
         if args.verbose:
             raise
-        print(f"tradeflows: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("tradeflows: interrupted", file=sys.stderr)
+        print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug: one line unless --verbose
+        if args.verbose:
+            raise
+        print(f"{PROG}: internal error: {type(exc).__name__}: {_one_line(exc)} (run with --verbose for the "
+              "traceback)", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 if __name__ == "__main__":

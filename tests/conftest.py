@@ -21,3 +21,27 @@ def demo_panel():
     from analysis.demo import load_demo
 
     return load_demo()
+
+
+@pytest.fixture(scope="session")
+def demo_report(tmp_path_factory):
+    """`tradeflows report` run with no arguments on a "fresh machine" (empty TRADEFLOWS_HOME, clean cwd).
+
+    Returns ``(exit_status, stdout, stderr, folder)``; shared by tests/test_cli.py and tests/test_report.py
+    because the run takes tens of seconds.
+    """
+    import contextlib
+    import io
+
+    from analysis.cli import main
+
+    home = tmp_path_factory.mktemp("home")
+    cwd = tmp_path_factory.mktemp("cwd")
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRADEFLOWS_HOME", str(home))
+        mp.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = main(["report"])
+        assert not any(home.iterdir()), "a report run must not create a store"
+    return status, out.getvalue(), err.getvalue(), cwd / "tradeflows-report"

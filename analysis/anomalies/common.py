@@ -1,0 +1,438 @@
+"""Shared pieces of the anomaly detectors: the findings table, the series matrix, windows, FDR, tails.
+
+Every detector works on a :class:`Panel`: the series of one reporter and flow
+as NumPy matrices, months by series (from :func:`analysis.series.wide`), with
+one key row per series. Detectors return rows of the one findings table
+(:data:`FINDING_COLUMNS`) carrying a raw ``p_value``; :func:`finalize` turns
+them into q-values (Benjamini-Hochberg within each kind, over every series the
+detector tested), keeps those below ``alpha`` and ranks them.
+
+q-values come from :func:`analysis.stats.bh_qvalues` (Benjamini-Hochberg).
+
+Two conventions hold for all detectors:
+
+- *Effective months.* China publishes January and February together and the
+  series frame gives each half of the total by default. A February equal to
+  its January carries no information of its own, so the time-series models
+  drop it (one "Jan-Feb" observation per year) rather than count the same
+  number twice; :func:`effective_rows` finds these rows.
+- *Score.* ``score`` is the z-equivalent of the p-value: the standard normal
+  deviate with the same one-sided tail probability (``score = -Phi^-1(p)``,
+  computed from log p so that it never saturates). Calibrated p-values make
+  scores comparable within a kind; higher is stronger evidence.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage, special, stats
+
+from .. import registry
+from ..errors import InputError
+from ..periods import Window, parse_window
+from ..series import SERIES_KEY, wide
+from ..stats import bh_qvalues
+
+KINDS = ("level_shift", "spike", "counterfactual_excess", "new_flow", "unit_value", "mirror_gap")
+"""The detector kinds, in the order find_anomalies runs and reports them."""
+
+FINDING_COLUMNS = [
+    "kind", "reporter_code", "partner_code", "family", "family_name", "group", "period", "score",
+    "observed_usd", "expected_usd", "expected_low", "expected_high", "size", "size_low", "size_high",
+    "p_value", "q_value", "rank", "detail", "synthetic",
+]
+"""Columns of the findings table (see analysis_contract: plus ``size_low``/``size_high``, the size's 95% interval)."""
+
+DEFAULT_PRE = "2019-01:2021-12"
+TRANSITION_END = pd.Timestamp("2022-02-01")
+RHO_GRID = np.round(np.arange(0.0, 0.91, 0.05), 2)
+"""AR(1) coefficients the GLS fits use: each series' estimate is rounded to this grid so one design serves many series."""
+
+
+class AnomalyError(InputError):
+    """The series frame or a parameter given to the anomaly detectors is unusable."""
+
+
+# ------------------------------------------------------------------ panel --
+
+@dataclass
+class Panel:
+    """Series of one reporter and flow as matrices (months x series).
+
+    ``keys`` has one row per column: SERIES_KEY plus ``group, kind,
+    family_name``; ``usd``/``kg`` are float matrices (kg NaN where no weight);
+    ``dates`` the months; ``synthetic`` whether the data are synthetic.
+    """
+
+    dates: pd.DatetimeIndex
+    keys: pd.DataFrame
+    usd: np.ndarray
+    kg: np.ndarray
+    synthetic: bool
+
+    @property
+    def n_series(self) -> int:
+        return self.usd.shape[1]
+
+    def subset(self, cols: np.ndarray) -> "Panel":
+        """The panel restricted to the columns ``cols`` (boolean mask or indices)."""
+        idx = np.flatnonzero(cols) if np.asarray(cols).dtype == bool else np.asarray(cols)
+        return Panel(self.dates, self.keys.iloc[idx].reset_index(drop=True), self.usd[:, idx], self.kg[:, idx],
+                     self.synthetic)
+
+
+def check_series(series: pd.DataFrame) -> None:
+    """Raise AnomalyError unless ``series`` looks like a monthly series frame of analysis.series."""
+    if not isinstance(series, pd.DataFrame):
+        raise AnomalyError(f"expected a series frame (DataFrame), got {type(series).__name__}")
+    missing = [c for c in (*SERIES_KEY, "date", "usd", "kg") if c not in series.columns]
+    if missing:
+        raise AnomalyError(f"series frame lacks columns {missing}: build it with analysis.series.build_series")
+
+
+def is_synthetic(series: pd.DataFrame) -> bool:
+    """True when the frame (its attrs or any row) is marked synthetic."""
+    flag = bool(series.attrs.get("synthetic", False))
+    if "synthetic" in series.columns and len(series):
+        flag = flag or bool(series["synthetic"].astype(bool).any())
+    return flag
+
+
+def panel(series: pd.DataFrame, *, reporter: int, flow: str, partners=None) -> Panel:
+    """The :class:`Panel` of ``reporter``'s ``flow`` series (to ``partners`` when given)."""
+    check_series(series)
+    sel = series[(series["reporter_code"] == reporter) & (series["flow_code"] == flow)]
+    if partners is not None:
+        sel = sel[sel["partner_code"].isin(list(partners))]
+    synthetic = is_synthetic(series)
+    if sel.empty:
+        return Panel(pd.DatetimeIndex([]), _empty_keys(), np.zeros((0, 0)), np.zeros((0, 0)), synthetic)
+    usd = wide(sel, "usd")
+    kg = wide(sel.assign(kg=sel["kg"].where(sel["kg"] > 0)), "kg").reindex(index=usd.index, columns=usd.columns)
+    keys = usd.columns.to_frame(index=False)
+    meta = sel.drop_duplicates(SERIES_KEY).set_index(SERIES_KEY)
+    idx = pd.MultiIndex.from_frame(keys)
+    keys["group"] = meta["group"].reindex(idx).to_numpy() if "group" in meta else registry.UNGROUPED
+    keys["kind"] = meta["kind"].reindex(idx).to_numpy() if "kind" in meta else registry.UNGROUPED
+    keys["family_name"] = family_names(keys["family_id"])
+    dates = pd.DatetimeIndex(usd.index)
+    full = pd.date_range(dates.min(), dates.max(), freq="MS")
+    if len(full) != len(dates):
+        raise AnomalyError("the anomaly detectors need monthly series without gaps (analysis.series.build_series)")
+    return Panel(dates, keys, usd.to_numpy(dtype=float), kg.to_numpy(dtype=float), synthetic)
+
+
+def _empty_keys() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in (*SERIES_KEY, "group", "kind", "family_name")})
+
+
+def family_names(family_ids: pd.Series) -> np.ndarray:
+    """Registry names of family ids (codes outside the registry get their HS description)."""
+    table = registry.family_table(pd.unique(family_ids)).set_index("family_id")["name"]
+    return pd.Series(family_ids).map(table).to_numpy()
+
+
+# ---------------------------------------------------------------- windows --
+
+def resolve_windows(dates: pd.DatetimeIndex, pre=None, post=None) -> tuple[Window, Window]:
+    """Pre and post windows (Window or ``"FROM:TO"``); defaults 2019-01..2021-12 and 2022-03..last month."""
+    pre_w = _window(pre if pre is not None else DEFAULT_PRE)
+    if post is None:
+        last = dates.max() if len(dates) else pd.Timestamp("2022-03-01")
+        post_w = Window(TRANSITION_END + pd.DateOffset(months=1), max(last, TRANSITION_END + pd.DateOffset(months=1)))
+    else:
+        post_w = _window(post)
+    if pre_w.end >= post_w.start:
+        raise AnomalyError(f"pre window {pre_w} must end before the post window {post_w} starts")
+    return pre_w, post_w
+
+
+def _window(w) -> Window:
+    if isinstance(w, Window):
+        return w
+    if isinstance(w, tuple) and len(w) == 2:
+        return parse_window(start=str(w[0]), end=str(w[1]))
+    return parse_window(str(w))
+
+
+# ------------------------------------------------------- effective months --
+
+def effective_rows(dates: pd.DatetimeIndex, usd: np.ndarray) -> np.ndarray:
+    """Boolean mask of the months the time-series models use.
+
+    A February is dropped when it equals its January in (nearly) every series,
+    i.e. when the frame holds China's merged Jan-Feb figure twice
+    (analysis.series.merge_jan_feb); then the January row stands for both.
+    """
+    keep = np.ones(len(dates), dtype=bool)
+    if usd.size == 0:
+        return keep
+    pos = {d: i for i, d in enumerate(dates)}
+    for i, d in enumerate(dates):
+        if d.month != 2:
+            continue
+        j = pos.get(d - pd.DateOffset(months=1))
+        if j is None:
+            continue
+        a, b = usd[j], usd[i]
+        same = np.isclose(a, b, rtol=1e-9, atol=1e-6) | (np.isnan(a) & np.isnan(b))
+        if same.mean() >= 0.99:
+            keep[i] = False
+    return keep
+
+
+def season_codes(dates: pd.DatetimeIndex, keep: np.ndarray) -> np.ndarray:
+    """Month-of-year code (0-11) of each effective row; a merged Jan-Feb row is code 0."""
+    return (dates.month.to_numpy() - 1)[keep]
+
+
+def month_weights(dates: pd.DatetimeIndex, keep: np.ndarray) -> np.ndarray:
+    """How many calendar months each effective row stands for (2 for a merged Jan-Feb row, else 1)."""
+    idx = np.flatnonzero(keep)
+    nxt = np.append(idx[1:], len(dates))
+    return (nxt - idx).astype(float)
+
+
+def design(codes: np.ndarray, years: np.ndarray, *, seasonal: bool = True) -> np.ndarray:
+    """Regression design: intercept, linear trend (years), month-of-year dummies (first code dropped)."""
+    cols = [np.ones(len(codes)), years - years.mean() if len(years) else years]
+    if seasonal:
+        levels = np.unique(codes)
+        cols += [(codes == c).astype(float) for c in levels[1:]]
+    return np.column_stack(cols)
+
+
+def log_level(usd: np.ndarray, rows: np.ndarray | None = None, frac: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    """``log(usd + c)`` with ``c`` per series = ``frac`` x its median positive value (at least 1 USD).
+
+    A small offset keeps shift sizes multiplicative on USD while a zero month
+    stays finite (the detectors clip such outliers robustly).
+    """
+    ref = usd if rows is None else usd[rows]
+    pos = np.where(ref > 0, ref, np.nan)
+    with np.errstate(all="ignore"):
+        med = np.nanmedian(pos, axis=0) if pos.size else np.zeros(usd.shape[1])
+    c = np.maximum(np.nan_to_num(med * frac, nan=1.0), 1.0)
+    return np.log(np.maximum(usd, 0.0) + c), c
+
+
+# --------------------------------------------------------------- p-values --
+
+def z_score(log_p: np.ndarray) -> np.ndarray:
+    """z-equivalent of p given as log p: ``-Phi^-1(p)``, finite for p far below 1e-300."""
+    log_p = np.minimum(np.asarray(log_p, dtype=float), 0.0)
+    return -special.ndtri_exp(log_p)
+
+
+@dataclass(frozen=True)
+class NullTail:
+    """Simulated null distribution of a statistic with a generalized Pareto upper tail.
+
+    Below the ``u`` quantile p-values are empirical ((count >= x) + 1)/(n + 1);
+    above it they follow a generalized Pareto distribution fitted to the
+    exceedances (peaks over threshold), so a statistic far beyond every
+    simulation still gets a finite, smoothly decreasing p-value.
+    """
+
+    sims: np.ndarray
+    u: float
+    frac: float
+    shape: float
+    scale: float
+
+    @classmethod
+    def fit(cls, sims: np.ndarray, q: float = 0.95) -> "NullTail":
+        sims = np.sort(np.asarray(sims, dtype=float)[np.isfinite(sims)])
+        u = float(np.quantile(sims, q))
+        exc = sims[sims > u] - u
+        shape, _, scale = stats.genpareto.fit(exc, floc=0.0)
+        return cls(sims, u, float((sims > u).mean()), float(shape), float(scale))
+
+    def log_sf(self, x: np.ndarray) -> np.ndarray:
+        """log P(null statistic >= x)."""
+        x = np.asarray(x, dtype=float)
+        n = len(self.sims)
+        count = n - np.searchsorted(self.sims, x, side="left")
+        emp = np.log((count + 1.0) / (n + 1.0))
+        tail = np.log(self.frac) + stats.genpareto.logsf(x - self.u, self.shape, loc=0.0, scale=self.scale)
+        out = np.where(x > self.u, tail, emp)
+        return np.where(np.isnan(x), np.nan, out)
+
+
+def rng_for(*key) -> np.random.Generator:
+    """A fresh generator seeded from ``key`` (so simulated nulls are reproducible across runs)."""
+    return np.random.default_rng(zlib.crc32(repr(("tradeflows-anomalies", *key)).encode()))
+
+
+def ar1_noise(rng: np.random.Generator, n_rows: int, n_cols: int, rho: np.ndarray | float) -> np.ndarray:
+    """Stationary Gaussian AR(1) noise with unit innovation variance, rows = time."""
+    rho = np.broadcast_to(np.asarray(rho, dtype=float), (n_cols,))
+    e = rng.standard_normal((n_rows, n_cols))
+    out = np.empty_like(e)
+    out[0] = e[0] / np.sqrt(1 - rho**2)
+    for t in range(1, n_rows):
+        out[t] = rho * out[t - 1] + e[t]
+    return out
+
+
+# ---------------------------------------------------------------- output --
+
+def rows_frame(p: Panel, cols: np.ndarray, kind: str, **values) -> pd.DataFrame:
+    """Findings rows for the panel columns ``cols`` with the given per-row values (q, rank filled later)."""
+    cols = np.asarray(cols, dtype=int)
+    k = p.keys.iloc[cols]
+    out = pd.DataFrame({
+        "kind": kind,
+        "reporter_code": k["reporter_code"].astype("int64").to_numpy(),
+        "partner_code": k["partner_code"].astype("int64").to_numpy(),
+        "family": k["family_id"].astype(str).to_numpy(),
+        "family_name": k["family_name"].to_numpy(),
+        "group": k["group"].to_numpy(),
+    })
+    for name, v in values.items():
+        out[name] = v
+    return conform(out, p.synthetic)
+
+
+def conform(frame: pd.DataFrame, synthetic: bool) -> pd.DataFrame:
+    """The frame with exactly FINDING_COLUMNS (missing ones NaN/empty), ``synthetic`` set."""
+    out = frame.copy()
+    for c in FINDING_COLUMNS:
+        if c not in out.columns:
+            out[c] = "" if c in ("detail", "period", "family_name", "group") else np.nan
+    out["synthetic"] = bool(synthetic)
+    out = out[FINDING_COLUMNS]
+    out.attrs["synthetic"] = bool(synthetic)
+    return out
+
+
+def empty_findings(synthetic: bool = False) -> pd.DataFrame:
+    """A findings table with no rows (right columns and dtypes)."""
+    return conform(pd.DataFrame({c: pd.Series(dtype=float) for c in FINDING_COLUMNS if c != "synthetic"}), synthetic)
+
+
+def finalize(tested: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """BH q-values within each kind over every tested row, keep q < alpha, rank by score within kind."""
+    if not 0 < alpha < 1:
+        raise AnomalyError(f"alpha must be between 0 and 1, not {alpha!r}")
+    synthetic = bool(tested.attrs.get("synthetic", False)) or bool(tested["synthetic"].any()) if len(tested) else \
+        bool(tested.attrs.get("synthetic", False))
+    if tested.empty:
+        return empty_findings(synthetic)
+    parts = []
+    for kind in KINDS:
+        block = tested[tested["kind"] == kind].copy()
+        if block.empty:
+            continue
+        block["q_value"] = bh_qvalues(block["p_value"].to_numpy(dtype=float))
+        keep = block[block["q_value"] < alpha].copy()
+        keep = keep.sort_values(["score", "size"], ascending=[False, False], kind="mergesort")
+        keep["rank"] = np.arange(1, len(keep) + 1)
+        parts.append(keep)
+    out = pd.concat(parts, ignore_index=True) if parts else empty_findings(synthetic)
+    out["rank"] = out["rank"].astype("int64")
+    return conform(out, synthetic)
+
+
+def fmt_month(d: pd.Timestamp | np.datetime64) -> str:
+    return pd.Timestamp(d).strftime("%Y-%m")
+
+
+def fmt_usd(x: float) -> str:
+    """USD in words-friendly units: 1.2m, 350k."""
+    if not np.isfinite(x):
+        return "n/a"
+    a = abs(x)
+    if a >= 1e9:
+        return f"{x / 1e9:.2f}bn"
+    if a >= 1e6:
+        return f"{x / 1e6:.2f}m"
+    if a >= 1e3:
+        return f"{x / 1e3:.0f}k"
+    return f"{x:.0f}"
+
+
+# ------------------------------------------------- robust decomposition --
+
+def rolling_median(x: np.ndarray, window: int) -> np.ndarray:
+    """Centred running median (odd window, ends reflected) down the rows, for every column at once."""
+    h = window // 2
+    n = x.shape[0]
+    if n <= h or h == 0:
+        return np.repeat(np.median(x, axis=0, keepdims=True), n, axis=0)
+    padded = np.pad(x, ((h, h), (0, 0)), mode="reflect")
+    view = np.lib.stride_tricks.sliding_window_view(padded, 2 * h + 1, axis=0)
+    return np.partition(view, h, axis=-1)[..., h]  # the middle value: 5x faster than np.median
+
+
+def robust_decompose(x: np.ndarray, codes: np.ndarray, *, valid: np.ndarray | None = None, window: int = 13,
+                     smooth: int = 1, n_iter: int = 2, min_scale: float = 0.02
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Trend + season by running medians (an STL-like robust decomposition), for every column of ``x`` at once.
+
+    Trend: centred running median over ``window`` effective months (keeps a
+    step sharp, ignores single outliers), optionally smoothed by a
+    ``smooth``-month moving average. Season: per month-of-year code, the mean
+    of the detrended values without the largest and smallest eighth (at least
+    one each: more efficient than a median over a handful of years, and a
+    spike does not leak into its month's season); left out when any code has
+    fewer than three values. Entries where ``valid`` is False (zero months, say) are
+    interpolated before fitting and ignored by the scale. Returns ``fitted,
+    resid, scale``: ``scale`` is the SD of the central 90% of valid residuals
+    rescaled to a normal SD (/0.79; MAD is too small here because a running
+    median fits some points exactly), floored at ``min_scale``.
+    """
+    if valid is not None and not valid.all():
+        xi = pd.DataFrame(np.where(valid, x, np.nan)).interpolate(limit_direction="both", axis=0).to_numpy()
+        xi = np.where(np.isnan(xi), x, xi)
+    else:
+        xi = x
+    levels, inv = np.unique(codes, return_inverse=True)
+    seasonal = len(levels) > 1 and np.bincount(inv).min() >= 3
+    season = np.zeros_like(x)
+    trend = _smooth(rolling_median(xi, window), smooth)
+    for _ in range(n_iter if seasonal else 0):
+        detr = xi - trend
+        s = np.stack([_trimmed_mean(detr[inv == i]) for i in range(len(levels))])
+        season = (s - s.mean(axis=0))[inv]
+        trend = _smooth(rolling_median(xi - season, window), smooth)
+    fitted = trend + season
+    resid = x - fitted
+    r = resid if valid is None else np.where(valid, resid, np.nan)
+    lo, hi = col_quantiles(r, (0.05, 0.95))
+    central = np.where((r >= lo) & (r <= hi), r, np.nan)
+    with np.errstate(all="ignore"):
+        scale = np.nanstd(central, axis=0) / 0.79
+    return fitted, resid, np.maximum(np.nan_to_num(scale, nan=min_scale), min_scale)
+
+
+def _trimmed_mean(v: np.ndarray) -> np.ndarray:
+    """Column means after dropping the largest and smallest eighth (at least one value each side)."""
+    n = v.shape[0]
+    if n < 4:
+        return np.median(v, axis=0)
+    cut = max(1, n // 8)
+    return np.sort(v, axis=0)[cut:n - cut].mean(axis=0)
+
+
+def col_quantiles(x: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarray]:
+    """Quantiles of every column ignoring NaN (linear interpolation), without a per-column loop."""
+    srt = np.sort(x, axis=0)  # NaN last
+    n = np.isfinite(x).sum(axis=0)
+    out = []
+    for q in qs:
+        pos = np.maximum(n - 1, 0) * q
+        lo = np.floor(pos).astype(int)
+        hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
+        a = np.take_along_axis(srt, lo[None, :], axis=0)[0]
+        b = np.take_along_axis(srt, hi[None, :], axis=0)[0]
+        out.append(np.where(n > 0, a + (b - a) * (pos - lo), np.nan))
+    return out
+
+
+def _smooth(x: np.ndarray, k: int) -> np.ndarray:
+    """Centred k-month moving average down the rows (ends: nearest value)."""
+    return x if k <= 1 else ndimage.uniform_filter1d(x, k, axis=0, mode="nearest")

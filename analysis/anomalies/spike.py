@@ -1,0 +1,137 @@
+"""Spike: a single month far above what the series' own trend and season predict.
+
+Method. On ``x = log(usd + c)`` (``c`` 1% of the median positive month) over
+the effective months (a merged Jan-Feb counts once), a robust STL-like fit
+(:func:`~analysis.anomalies.common.robust_decompose`: 13-month running median
+smoothed over 3 months as trend, clipped-mean month-of-year season) gives
+the expected log level of every month; residuals are scaled by a robust SD
+(SD of the central 90%, rescaled), giving a robust z per month. Zero months
+are treated as gaps (interpolated for the fit, never a spike candidate). A
+series' statistic is its largest z; its p-value comes from simulating the
+whole procedure on Gaussian AR(1) series (AR coefficient uniform on 0-0.6)
+of the same month pattern, with a generalized Pareto tail beyond the
+simulations, so it accounts for looking at every month of the series.
+
+The test is one-sided: only upward spikes. A single low month is mostly a
+reporting gap or lumpiness (a shipment a month late), and zero months are
+everywhere in small flows.
+
+January and February: China publishes the two together and the series frame
+gives each half the total by default, so a spike in either month is spread
+over both (each shows half of it). The merged pair is one observation here;
+a spike found there is reported at January with a note, and its size is that
+of the two-month average. (The demo plants no spike in January or February.)
+
+Output: ``period`` = the month; ``observed_usd`` = its USD; ``expected_usd``
+= its level predicted from the other months (the same fit with the month
+left out, so the spike does not raise its own baseline), ``expected_low/high``
+= a 95% prediction band for an ordinary month (the prediction-error SD is
+measured on the null simulations); ``size`` = observed over expected with a
+95% interval from the same band.
+
+Assumes: noise roughly Gaussian on the log scale with a stable spread; the
+series positive in at least ``MIN_POSITIVE`` (80%) of months (lumpy series
+are not tested: when half the months are zero every shipment looks like a
+spike). When it fails: two or three consecutive high months are partly
+absorbed by the running median (they are a short level shift, not a spike);
+a spike in the first or last six months is judged against a one-sided
+trend; heavy-tailed series (occasional large one-off shipments as a normal
+pattern) produce spikes that are real but unremarkable for that trade.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from .common import (
+    NullTail, Panel, ar1_noise, effective_rows, fmt_month, fmt_usd, log_level, robust_decompose, rng_for,
+    rows_frame, season_codes, z_score,
+)
+
+KIND = "spike"
+MIN_POSITIVE = 0.8
+"""Fewest share of positive effective months for a series to be tested."""
+SMOOTH = 3
+N_SIM = 20000
+
+
+def spike_z(x: np.ndarray, codes: np.ndarray, valid: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Robust z of every month (``-inf`` where not valid), the fitted log level and the robust SD."""
+    fitted, resid, scale = robust_decompose(x, codes, valid=valid, smooth=SMOOTH)
+    z = resid / scale[None, :]
+    if valid is not None:
+        z = np.where(valid, z, -np.inf)
+    return z, fitted, scale
+
+
+@lru_cache(maxsize=16)
+def null_model(codes: tuple, n_sim: int = N_SIM) -> tuple[NullTail, float]:
+    """Simulated null of a series' largest robust z for this month pattern, and the interval factor.
+
+    The factor is the SD of the error in predicting a left-out month from the
+    rest (the size interval's scale), in units of the robust residual SD,
+    measured on the same simulations: residuals of a running-median fit are
+    smaller than the error of predicting a month the fit did not see.
+    """
+    codes_a = np.asarray(codes)
+    rng = rng_for("spike", codes, n_sim)
+    sims = ar1_noise(rng, len(codes_a), n_sim, rng.uniform(0.0, 0.6, n_sim)) * 0.25
+    z, _, _ = spike_z(sims, codes_a)
+    mid = len(codes_a) // 2
+    valid = np.ones(sims.shape, dtype=bool)
+    valid[mid] = False
+    fitted, _, scale = robust_decompose(sims, codes_a, valid=valid, smooth=SMOOTH)
+    err = (sims[mid] - fitted[mid]) / scale
+    factor = 1.4826 * float(np.median(np.abs(err - np.median(err))))
+    return NullTail.fit(z.max(axis=0)), max(factor, 1.0)
+
+
+def detect(p: Panel, *, min_positive: float = MIN_POSITIVE, **_) -> pd.DataFrame:
+    """Spike rows (one per tested series: its largest month, raw p-value) for the panel ``p``."""
+    keep = effective_rows(p.dates, p.usd)
+    codes = season_codes(p.dates, keep)
+    ue = p.usd[keep]
+    if p.n_series == 0 or len(codes) < 13:
+        return rows_frame(p, np.zeros(0, dtype=int), KIND)
+    tested = np.flatnonzero((ue > 0).mean(axis=0) >= min_positive)
+    if len(tested) == 0:
+        return rows_frame(p, tested, KIND)
+    u = ue[:, tested]
+    x, c = log_level(u)
+    z, fitted, scale = spike_z(x, codes, valid=u > 0)
+    at = z.argmax(axis=0)
+    cols = np.arange(len(tested))
+    stat = z[at, cols]
+    tail, factor = null_model(tuple(codes.tolist()))
+    log_p = tail.log_sf(stat)
+    # expected level of the spike month from the other months only (the month itself pulls its fit up)
+    loo = u > 0
+    loo[at, cols] = False
+    fitted, _, scale = robust_decompose(x, codes, valid=loo, smooth=SMOOTH)
+    fit = fitted[at, cols]
+    half = 1.96 * factor * scale
+    expected = np.maximum(np.exp(fit) - c, 0.0)
+    low = np.maximum(np.exp(fit - half) - c, 0.0)
+    high = np.exp(fit + half) - c
+    observed = u[at, cols]
+    size = (observed + c) / np.exp(fit)
+    size_low, size_high = size * np.exp(-half), size * np.exp(half)
+    eff_dates = p.dates[keep]
+    jan_feb = np.zeros(len(p.dates), dtype=bool)
+    jan_feb[np.flatnonzero(keep)[:-1]] = np.diff(np.flatnonzero(keep)) > 1
+    merged = jan_feb[np.flatnonzero(keep)[at]]
+    period = [fmt_month(eff_dates[a]) for a in at]
+    detail = [
+        f"{per}{' (January-February, published together: each month shows half)' if m else ''}: "
+        f"{fmt_usd(o)} USD against {fmt_usd(e)} expected (95% band {fmt_usd(lo)}-{fmt_usd(hi)}), "
+        f"x{s:.1f}, robust z {zz:.1f}"
+        for per, m, o, e, lo, hi, s, zz in zip(period, merged, observed, expected, low, high, size, stat)
+    ]
+    return rows_frame(
+        p, tested, KIND, period=period, score=z_score(log_p), observed_usd=observed, expected_usd=expected,
+        expected_low=low, expected_high=high, size=size, size_low=size_low, size_high=size_high,
+        p_value=np.exp(log_p), detail=detail,
+    )
