@@ -116,6 +116,21 @@ def _plant(value: np.ndarray, uv: np.ndarray, fams: pd.DataFrame, t: pd.Datetime
             uv[pi, fi, on] *= factor
 
 
+def _make_material(value: np.ndarray, fams: pd.DataFrame, floor: float = 2.5e5) -> None:
+    """Raise every planted series to a median of at least ``floor`` USD a month (in place).
+
+    A planted effect on a flow of a few thousand dollars, half its months
+    omitted, would test the demo's luck rather than the detectors.
+    """
+    p_idx = {p: i for i, p in enumerate(PARTNERS)}
+    f_idx = {f: i for i, f in enumerate(fams["family_id"])}
+    for kind, p, f, *_ in _EFFECTS:
+        if kind == "common_shock":
+            continue
+        row = value[p_idx[p], f_idx[f]]
+        row *= max(1.0, floor / float(np.median(row)))
+
+
 def _merge_jan_feb(value: np.ndarray, t: pd.DatetimeIndex) -> None:
     """China publishes January and February together: give each month half the total."""
     jan = np.flatnonzero(t.month == 1)
@@ -129,9 +144,14 @@ def _shares(rng: np.random.Generator, codes: list[str]) -> np.ndarray:
     return rng.dirichlet(np.full(len(codes), 2.0)) if len(codes) > 1 else np.ones(1)
 
 
-def _records(value: np.ndarray, uv: np.ndarray, fams: pd.DataFrame, t: pd.DatetimeIndex,
+def _records(value: np.ndarray, uv: np.ndarray, baseline: np.ndarray, fams: pd.DataFrame, t: pd.DatetimeIndex,
              rng: np.random.Generator) -> pd.DataFrame:
-    """Split family values over their codes (H5 before 2022, H6 after) and drop empty cells."""
+    """Split family values over their codes (H5 before 2022, H6 after) and drop empty cells.
+
+    A cell is omitted with a probability that falls with the family's *unplanted*
+    value, the same for every code of the family: so omission neither inflates a
+    planted effect nor makes a break where a family's code list changes in 2022.
+    """
     partners = np.array(list(PARTNERS))
     is_h6 = np.asarray(t.year >= 2022)
     parts = []
@@ -139,10 +159,11 @@ def _records(value: np.ndarray, uv: np.ndarray, fams: pd.DataFrame, t: pd.Dateti
         for edition, cols, codes in (("H5", ~is_h6, fam.h5_codes.split()), ("H6", is_h6, fam.h6_codes.split())):
             shares = _shares(rng, codes)
             v = value[:, fi, :][:, cols]  # partners x months
+            p_present = 1 - np.exp(-baseline[:, fi, :][:, cols] / 2.0e4)
             tt = np.flatnonzero(cols)
             for code, share in zip(codes, shares):
                 cv = v * share
-                present = rng.random(cv.shape) < 1 - np.exp(-cv / 2.0e4)
+                present = rng.random(cv.shape) < p_present
                 pi, ti = np.nonzero(present & (cv >= 1.0))
                 parts.append(pd.DataFrame({
                     "partner": partners[pi], "t": tt[ti], "edition": edition, "code": code,
@@ -226,9 +247,11 @@ def _generate(seed: int) -> pd.DataFrame:
     fams = registry.families()
     t = months()
     value, uv = _family_panel(rng, fams, t)
+    _make_material(value, fams)
+    baseline = value.copy()
     _plant(value, uv, fams, t)
     _merge_jan_feb(value, t)
-    china = _records(value, uv, fams, t, rng)
+    china = _records(value, uv, baseline, fams, t, rng)
     exports = _to_schema(china, t, reporter=REPORTER, partner=china["partner"].to_numpy(), flow="X",
                          editions=china["edition"].to_numpy(), kg=china["kg"].to_numpy())
     mirror = _mirror(value, fams, t, rng)
