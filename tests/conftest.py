@@ -24,6 +24,14 @@ def demo_panel():
 
 
 @pytest.fixture(scope="session")
+def demo_series(demo_panel):
+    """The demo panel's series frame (SYNTHETIC), built once for the session."""
+    from analysis.series import build_series
+
+    return build_series(demo_panel)
+
+
+@pytest.fixture(scope="session")
 def demo_report(tmp_path_factory):
     """`tradeflows report` run with no arguments on a "fresh machine" (empty TRADEFLOWS_HOME, clean cwd).
 

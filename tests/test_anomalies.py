@@ -56,11 +56,6 @@ def frame(usd: np.ndarray, *, kg: np.ndarray | None = None, partner: int = 112, 
 # --------------------------------------------------------------- the table --
 
 @pytest.fixture(scope="module")
-def demo_series(demo_panel):
-    return build_series(demo_panel)
-
-
-@pytest.fixture(scope="module")
 def demo_validation(demo_series):
     module = _validation()
     table, findings = module.validate(demo_series)

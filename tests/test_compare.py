@@ -37,11 +37,6 @@ def series_frame(values: dict[tuple[int, str], np.ndarray], start: str = "2019-0
 
 
 @pytest.fixture(scope="module")
-def demo_series(demo_panel):
-    return build_series(demo_panel)
-
-
-@pytest.fixture(scope="module")
 def demo_compare(demo_series):
     return compare(demo_series)
 
