@@ -12,7 +12,7 @@ from analysis.anomalies import FINDING_COLUMNS, KINDS, AnomalyError, counterfact
 from analysis.anomalies import counterfactual, mirror_gap
 from analysis.anomalies.common import ar1_noise, panel, resolve_windows
 from analysis.errors import InputError
-from analysis.series import SERIES_COLUMNS, build_series, merge_jan_feb
+from analysis.series import SERIES_COLUMNS, merge_jan_feb
 
 DATES = pd.date_range("2017-01", "2025-06", freq="MS")
 SEASON = np.log([0.9, 0.7, 1.05, 1.0, 1.0, 1.02, 1.03, 1.03, 1.02, 1.05, 1.08, 1.15])

@@ -10,7 +10,7 @@ from scipy import stats
 from analysis import demo
 from analysis.compare import COMPARE_COLUMNS, compare
 from analysis.errors import InputError
-from analysis.series import SERIES_COLUMNS, build_series
+from analysis.series import SERIES_COLUMNS
 from analysis.stats import (bh_qvalues, fixed_b_reference, fraclogit_batch, hac_lags, placebo_variance, ppml_batch,
                             t_pvalues)
 
