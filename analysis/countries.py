@@ -104,8 +104,8 @@ def _lookup() -> dict[str, dict]:
     codes = dict(zip(areas["code"].astype(int), areas["name"]))
     iso3 = {i.upper(): int(c) for c, i in zip(areas["code"], areas["iso3"]) if re.fullmatch(r"[A-Za-z]{3}", i)}
     iso3.update(ISO3_OVERRIDES)
-    coco = _coco_table()
-    coco = coco[coco["ISO3"].isin(iso3)]
+    coco_all = _coco_table()
+    coco = coco_all[coco_all["ISO3"].isin(iso3)]
     iso2 = {r.ISO2.upper(): iso3[r.ISO3] for r in coco.itertuples() if len(r.ISO2) == 2}
     names: dict[str, set[int]] = {}
     for c, n in codes.items():
@@ -116,7 +116,7 @@ def _lookup() -> dict[str, dict]:
                 names.setdefault(_norm(n), set()).add(iso3[r.ISO3])
     regexes = [(re.compile(r.regex, re.IGNORECASE), iso3[r.ISO3]) for r in coco.itertuples() if r.regex]
     isonum = {}
-    for r in _coco_table().itertuples():
+    for r in coco_all.itertuples():
         if r.ISOnumeric.isdigit() and r.ISO3 in iso3 and int(r.ISOnumeric) != iso3[r.ISO3]:
             isonum[int(r.ISOnumeric)] = (r.name_short, iso3[r.ISO3])
     return {"codes": codes, "iso3": iso3, "iso2": iso2, "names": names, "regexes": regexes, "isonum": isonum}

@@ -38,7 +38,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import InputError, TradeflowsError
-from .schema import FIELDS, FLOAT, INT, SchemaError, coerce_records, empty_records
+from .schema import FIELDS, SchemaError, coerce_records, empty_records
 from .store import Store
 
 SUMMARY_COLUMNS = ["file", "format", "rows", "chunk_id", "status", "note"]

@@ -242,6 +242,38 @@ def _activity(weight: np.ndarray, X: np.ndarray, support: np.ndarray) -> np.ndar
     return ((weight * support) @ (X != 0).astype(float)) > 0
 
 
+def _irls(gram: "_Gram", X: np.ndarray, Y: np.ndarray, w: np.ndarray, eta: np.ndarray, mu: np.ndarray,
+          active: np.ndarray, todo: np.ndarray, *, mean, variance, loss, clip: float, tol: float, max_iter: int
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Batched IRLS for a canonical-link GLM (one design X, S series), updating only unconverged series.
+
+    ``mean`` is the inverse link, ``variance`` the variance function, ``loss``
+    the objective whose relative change decides convergence. ``eta``/``mu``
+    are the starting values (updated in place). Returns beta, eta, mu,
+    converged, iterations.
+    """
+    S, k = Y.shape[0], X.shape[1]
+    beta = np.zeros((S, k))
+    converged = np.zeros(S, dtype=bool)
+    loss_old = np.full(S, np.inf)
+    it = 0
+    for it in range(1, max_iter + 1):
+        e, m, y, ww, act = eta[todo], mu[todo], Y[todo], w[todo], active[todo]
+        v = variance(m)
+        W = ww * v
+        b_new = _solve(gram(W), (W * (e + (y - m) / v)) @ X, act)
+        e_new = np.clip(b_new @ X.T, -clip, clip)
+        m_new = mean(e_new)
+        cur = loss(y, m_new, ww)
+        done = np.abs(cur - loss_old[todo]) <= tol * (np.abs(cur) + 0.1)
+        beta[todo], eta[todo], mu[todo], loss_old[todo] = b_new, e_new, m_new, cur
+        converged[todo[done]] = True
+        todo = todo[~done]
+        if len(todo) == 0:
+            break
+    return beta, eta, mu, converged, it
+
+
 def ppml_batch(Y: np.ndarray, X: np.ndarray, *, weight: np.ndarray | None = None, maxlags: int | None = None,
                tol: float = 1e-10, max_iter: int = 100) -> BatchFit:
     """Poisson QMLE of every row of ``Y`` (S series x T periods, >= 0) on the common design ``X`` (T x k).
@@ -261,7 +293,6 @@ def ppml_batch(Y: np.ndarray, X: np.ndarray, *, weight: np.ndarray | None = None
     if (Y < 0).any() or not np.isfinite(Y).all():
         raise ValueError("PPML needs finite, non-negative outcomes")
     S, T = Y.shape
-    k = X.shape[1]
     w0 = np.broadcast_to(np.ones(T) if weight is None else np.asarray(weight, dtype=float), (S, T)).copy()
     # rows in a column whose weighted outcome is zero go to mu = 0: drop them and the column
     ysum = (w0 * Y) @ (X != 0).astype(float)
@@ -276,29 +307,12 @@ def ppml_batch(Y: np.ndarray, X: np.ndarray, *, weight: np.ndarray | None = None
     Yn = Y / scale_y[:, None]  # scale-free fitting; the intercept absorbs log(scale)
     mu = (Yn + 1.0) / 2.0
     eta = np.log(mu)
-    beta = np.zeros((S, k))
-    converged = np.zeros(S, dtype=bool)
-    dev_old = np.full(S, np.inf)
-    it = 0
     gram = _Gram(X)
-    todo = np.flatnonzero(n_obs > 0)
-    for it in range(1, max_iter + 1):
-        # only series that have not converged are updated (the others keep their estimates)
-        e, m, yn, ww, act = eta[todo], mu[todo], Yn[todo], w0[todo], active[todo]
-        W = ww * m
-        H = gram(W)
-        g = (W * (e + (yn - m) / m)) @ X
-        b_new = _solve(H, g, act)
-        e_new = np.clip(b_new @ X.T, -700, 700)
-        m_new = np.exp(e_new)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            dev = 2 * np.sum(ww * (np.where(yn > 0, yn * np.log(yn / m_new), 0.0) - (yn - m_new)), axis=1)
-        done = np.abs(dev - dev_old[todo]) <= tol * (np.abs(dev) + 0.1)
-        beta[todo], eta[todo], mu[todo], dev_old[todo] = b_new, e_new, m_new, dev
-        converged[todo[done]] = True
-        todo = todo[~done]
-        if len(todo) == 0:
-            break
+    with np.errstate(divide="ignore", invalid="ignore"):
+        beta, eta, mu, converged, it = _irls(
+            gram, X, Yn, w0, eta, mu, active, np.flatnonzero(n_obs > 0),
+            mean=np.exp, variance=lambda m: m, clip=700.0, tol=tol, max_iter=max_iter,
+            loss=lambda y, m, w: 2 * np.sum(w * (np.where(y > 0, y * np.log(y / m), 0.0) - (y - m)), axis=1))
     beta = np.where(active, beta, np.nan)
     beta += np.log(scale_y)[:, None] * _constant_combination(X)[None, :]
     H = gram(w0 * mu)
@@ -325,7 +339,6 @@ def fraclogit_batch(share: np.ndarray, total: np.ndarray, X: np.ndarray, *, time
     n = np.asarray(total, dtype=float)
     X = np.asarray(X, dtype=float)
     S, R = s_.shape
-    k = X.shape[1]
     n = np.where(np.isfinite(s_) & (n > 0), n, 0.0)
     s_ = np.where(n > 0, np.clip(s_, 0.0, 1.0), 0.0)
     # a column whose rows hold only zero (or only full) shares is separated: drop its rows
@@ -344,29 +357,12 @@ def fraclogit_batch(share: np.ndarray, total: np.ndarray, X: np.ndarray, *, time
     pbar = np.clip((nw * s_).sum(axis=1) / np.maximum(nw.sum(axis=1), 1e-300), 1e-6, 1 - 1e-6)
     p = np.clip((s_ + pbar[:, None]) / 2, 1e-6, 1 - 1e-6)
     eta = special.logit(p)
-    beta = np.zeros((S, k))
-    ll_old = np.full(S, np.inf)
-    converged = np.zeros(S, dtype=bool)
-    it = 0
     gram = _Gram(X)
-    todo = np.flatnonzero(nw.sum(axis=1) > 0)
-    for it in range(1, max_iter + 1):
-        pp, e, ss, ww, act = p[todo], eta[todo], s_[todo], nw[todo], active[todo]
-        v = pp * (1 - pp)
-        W = ww * v
-        H = gram(W)
-        g = (W * (e + (ss - pp) / v)) @ X
-        b_new = _solve(H, g, act)
-        e_new = np.clip(b_new @ X.T, -35, 35)
-        p_new = special.expit(e_new)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ll = -np.sum(ww * (special.xlogy(ss, p_new) + special.xlog1py(1 - ss, -p_new)), axis=1)
-        done = np.abs(ll - ll_old[todo]) <= tol * (np.abs(ll) + 0.1)
-        beta[todo], eta[todo], p[todo], ll_old[todo] = b_new, e_new, p_new, ll
-        converged[todo[done]] = True
-        todo = todo[~done]
-        if len(todo) == 0:
-            break
+    with np.errstate(divide="ignore", invalid="ignore"):
+        beta, eta, p, converged, it = _irls(
+            gram, X, s_, nw, eta, p, active, np.flatnonzero(nw.sum(axis=1) > 0),
+            mean=special.expit, variance=lambda q: q * (1 - q), clip=35.0, tol=tol, max_iter=max_iter,
+            loss=lambda y, q, w: -np.sum(w * (special.xlogy(y, q) + special.xlog1py(1 - y, -q)), axis=1))
     beta = np.where(active, beta, np.nan)
     H = gram(nw * p * (1 - p))
     Hinv = _inverse(H, active)

@@ -73,6 +73,22 @@ COVERAGE_COLUMNS = ["reporter", "partner", "flow", "freq", "classification", "fi
                     "last_period", "records", "synthetic"]
 PARQUET_COMPRESSION = "zstd"
 
+
+def coverage_of(records: pd.DataFrame) -> pd.DataFrame:
+    """Coverage of a tidy record frame: one row per reporter, partner, flow, frequency and HS edition
+    (``COVERAGE_COLUMNS``), with the first and last period and the number of records."""
+    keys = ["reporterCode", "partnerCode", "flowCode", "freqCode", "classificationCode"]
+    if records.empty:
+        return pd.DataFrame(columns=COVERAGE_COLUMNS)
+    cov = (records.groupby(keys, dropna=False, sort=True)
+           .agg(first_period=("period", "min"), last_period=("period", "max"),
+                records=("period", "size"), synthetic=("synthetic", "any"))
+           .reset_index()
+           .rename(columns=dict(zip(keys, COVERAGE_COLUMNS))))
+    cov["records"] = cov["records"].astype("int64")
+    return cov[COVERAGE_COLUMNS]
+
+
 _DTYPES = {**FIELDS, **EXTRA}
 _CHUNK_ID = re.compile(r"^[0-9a-f]{16}$")
 _SECRET_NAME = re.compile(r"(key|token|secret|password)$")
@@ -614,18 +630,6 @@ class Store:
     def coverage(self) -> pd.DataFrame:
         """What the store holds: one row per reporter, partner, flow, frequency and HS edition
         (``COVERAGE_COLUMNS``), with the first and last period and the number of records."""
-        if not self._load():
-            frame = pd.DataFrame(columns=COVERAGE_COLUMNS)
-            frame.attrs["synthetic"] = False
-            return frame
-        rec = self.read()
-        groups = ["reporterCode", "partnerCode", "flowCode", "freqCode", "classificationCode"]
-        cov = (rec.groupby(groups, dropna=False, sort=True)
-               .agg(first_period=("period", "min"), last_period=("period", "max"),
-                    records=("period", "size"), synthetic=("synthetic", "any"))
-               .reset_index()
-               .rename(columns=dict(zip(groups, COVERAGE_COLUMNS))))
-        cov["records"] = cov["records"].astype("int64")
-        cov = cov[COVERAGE_COLUMNS]
+        cov = coverage_of(self.read()) if self._load() else pd.DataFrame(columns=COVERAGE_COLUMNS)
         cov.attrs["synthetic"] = bool(cov["synthetic"].any())
         return cov

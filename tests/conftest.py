@@ -16,6 +16,17 @@ def samples() -> Path:
     return SHARED
 
 
+def load_script(name: str):
+    """Import ``scripts/<name>.py`` as a module (the validation and check scripts are tested too)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
 def demo_panel():
     from analysis.demo import load_demo

@@ -1,8 +1,6 @@
 """Anomaly detectors: the findings table, hand-made series with known answers, and the demo's planted effects."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,19 +9,17 @@ import pytest
 from analysis.anomalies import FINDING_COLUMNS, KINDS, AnomalyError, counterfactual_band, find_anomalies
 from analysis.anomalies import counterfactual, mirror_gap
 from analysis.anomalies.common import ar1_noise, panel, resolve_windows
+from analysis import demo
 from analysis.errors import InputError
 from analysis.series import SERIES_COLUMNS, merge_jan_feb
+from conftest import load_script
 
 DATES = pd.date_range("2017-01", "2025-06", freq="MS")
-SEASON = np.log([0.9, 0.7, 1.05, 1.0, 1.0, 1.02, 1.03, 1.03, 1.02, 1.05, 1.08, 1.15])
+SEASON = np.log(demo.SEASON)
 
 
 def _validation():
-    path = Path(__file__).resolve().parents[1] / "scripts" / "validate_anomalies.py"
-    spec = importlib.util.spec_from_file_location("validate_anomalies", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("validate_anomalies")
 
 
 def noise_panel(n: int, seed: int, *, sigma: float = 0.2, rho: float = 0.3, level: float = 2e5) -> np.ndarray:

@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-import re
-import tomllib
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from analysis import registry
 from analysis.registry import RegistryError
+from conftest import load_script
 
 
 def test_every_registry_code_is_six_digits_and_in_one_family():
@@ -221,13 +219,7 @@ UNSD_SELF = """
 
 
 def _concordance():
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "check_concordance.py"
-    spec = importlib.util.spec_from_file_location("check_concordance", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("check_concordance")
 
 
 def _unsd_excerpt() -> pd.DataFrame:

@@ -92,6 +92,18 @@ def prais(rho: float, n: int) -> np.ndarray:
     return P
 
 
+def _gls_blocks(x: np.ndarray, Z: np.ndarray, S: np.ndarray, rho: np.ndarray):
+    """Per AR coefficient on the grid: (rho, columns, Prais-Winsten-transformed steps and series with Z projected out)."""
+    n = x.shape[0]
+    for r in np.unique(rho):
+        cols = np.flatnonzero(rho == r)
+        P = prais(float(r), n)
+        Q = np.linalg.qr(P @ Z)[0]
+        Ss = P @ S
+        xs = P @ x[:, cols]
+        yield r, cols, Ss - Q @ (Q.T @ Ss), xs - Q @ (Q.T @ xs)
+
+
 def _scan(x: np.ndarray, Z: np.ndarray, S: np.ndarray, rho: np.ndarray) -> tuple[BreakFit, np.ndarray]:
     """GLS single-break scan of every column of ``x`` over the step columns ``S``.
 
@@ -104,15 +116,8 @@ def _scan(x: np.ndarray, Z: np.ndarray, S: np.ndarray, rho: np.ndarray) -> tuple
     k = np.zeros(m, dtype=int)
     stat, delta, se, sigma = (np.zeros(m) for _ in range(4))
     resid = np.zeros_like(x)
-    for r in np.unique(rho):
-        cols = np.flatnonzero(rho == r)
-        P = prais(float(r), n)
-        Q = np.linalg.qr(P @ Z)[0]
-        Ss = P @ S
-        RS = Ss - Q @ (Q.T @ Ss)
+    for _, cols, RS, rx in _gls_blocks(x, Z, S, rho):
         den = np.maximum((RS**2).sum(axis=0), 1e-12)
-        xs = P @ x[:, cols]
-        rx = xs - Q @ (Q.T @ xs)
         num = RS.T @ rx
         kb = np.argmax(num**2 / den[:, None], axis=0)
         at = np.arange(len(cols))
@@ -203,14 +208,8 @@ def _fixed(x: np.ndarray, Z: np.ndarray, S: np.ndarray, k: np.ndarray, rho: np.n
     dof = max(n - Z.shape[1] - 1, 1)
     est, se = np.zeros(m), np.zeros(m)
     resid = np.zeros_like(x)
-    for r in np.unique(rho):
-        cols = np.flatnonzero(rho == r)
-        P = prais(float(r), n)
-        Q = np.linalg.qr(P @ Z)[0]
-        Ss = P @ S
-        RS = (Ss - Q @ (Q.T @ Ss))[:, k[cols] - 1]
-        xs = P @ x[:, cols]
-        rx = xs - Q @ (Q.T @ xs)
+    for _, cols, RS, rx in _gls_blocks(x, Z, S, rho):
+        RS = RS[:, k[cols] - 1]
         den = np.maximum((RS**2).sum(axis=0), 1e-12)
         d = (RS * rx).sum(axis=0) / den
         res = rx - RS * d

@@ -28,7 +28,8 @@ from ..plots import area_label
 from . import figures as figs
 from . import sections
 from .document import Document, to_html, to_markdown
-from .source import DataSource, coverage_of, describe
+from ..store import coverage_of
+from .source import DataSource, describe
 
 __all__ = ["write_report", "build_document", "DataSource", "describe", "coverage_of", "SYNTHETIC_BANNER",
            "check_out_dir"]

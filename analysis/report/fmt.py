@@ -37,12 +37,12 @@ def ratio(x: object) -> str:
         return "×0"
     if not _finite(x):
         return "n/a"
-    v = float(x)  # type: ignore[arg-type]
-    if v >= 100:
-        return f"×{v:.0f}"
-    if v >= 10:
-        return f"×{v:.1f}"
-    return f"×{v:.2f}"
+    return f"×{_sig(float(x))}"  # type: ignore[arg-type]
+
+
+def _sig(v: float) -> str:
+    """A ratio with about three significant figures: ``345``, ``34.5``, ``3.45``."""
+    return f"{v:.0f}" if v >= 100 else f"{v:.1f}" if v >= 10 else f"{v:.2f}"
 
 
 def interval(lo: object, hi: object) -> str:
@@ -52,8 +52,7 @@ def interval(lo: object, hi: object) -> str:
             return "0"
         if not _finite(v):
             return "…"
-        f = float(v)  # type: ignore[arg-type]
-        return f"{f:.0f}" if f >= 100 else f"{f:.1f}" if f >= 10 else f"{f:.2f}"
+        return _sig(float(v))  # type: ignore[arg-type]
     return f"{one(lo)}–{one(hi)}"
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..schema import is_synthetic
-from ..store import COVERAGE_COLUMNS, Store
+from ..store import Store, coverage_of
 
 
 @dataclass
@@ -31,21 +31,6 @@ class DataSource:
     @property
     def editions(self) -> list[str]:
         return sorted(set(self.coverage["classification"].dropna().astype(str)))
-
-
-def coverage_of(records: pd.DataFrame) -> pd.DataFrame:
-    """Coverage of a tidy record frame, one row per reporter, partner, flow, frequency and HS edition
-    (the columns of :data:`analysis.store.COVERAGE_COLUMNS`)."""
-    keys = ["reporterCode", "partnerCode", "flowCode", "freqCode", "classificationCode"]
-    if records.empty:
-        return pd.DataFrame(columns=COVERAGE_COLUMNS)
-    cov = (records.groupby(keys, dropna=False, sort=True)
-           .agg(first_period=("period", "min"), last_period=("period", "max"),
-                records=("period", "size"), synthetic=("synthetic", "any"))
-           .reset_index()
-           .rename(columns=dict(zip(keys, COVERAGE_COLUMNS))))
-    cov["records"] = cov["records"].astype("int64")
-    return cov[COVERAGE_COLUMNS]
 
 
 def describe(records: pd.DataFrame, *, origin: str = "frame", store: Store | None = None) -> DataSource:
