@@ -19,10 +19,19 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, get_args
 
 import pandas as pd
 
+from . import __version__
 from .errors import InputError, TradeflowsError
+from .study import DEFAULT_POST, DEFAULT_PRE, Flow, Freq
+
+if TYPE_CHECKING:
+    from .provenance import Origin
+    from .results import AnalysisResult
+    from .store import Store
+    from .study import Study
 
 PROG = "tradeflows"
 SYNTHETIC_NOTICE = "SYNTHETIC DATA: {why}, so this run uses the embedded demo panel, not real trade."
@@ -68,7 +77,7 @@ class Console:
 
         return tqdm(iterable, desc=desc, total=total, unit=unit, leave=False, file=sys.stderr, dynamic_ncols=True)
 
-    def steps(self, names: list[str]) -> "_Steps":
+    def steps(self, names: list[str]) -> _Steps:
         return _Steps(self, names)
 
 
@@ -99,63 +108,29 @@ def _table(frame: pd.DataFrame, max_rows: int = 60) -> str:
             index=False) + f"\n... {len(frame) - max_rows} more rows"
 
 
-# --------------------------------------------------------------------------- argument types
+# --------------------------------------------------------------------------- the study
 
-def _country(text: str) -> int:
-    from .countries import resolve_country
+def _study(args: argparse.Namespace) -> Study:
+    """The :class:`~analysis.study.Study` the options describe (every value checked before any data is read)."""
+    from .study import Study
 
-    return resolve_country(text)
-
-
-def _countries(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    from .countries import resolve_countries
-
-    return resolve_countries([p for p in text.split(",") if p.strip()] or text)
-
-
-def _window(text: str | None, what: str):
-    """``FROM:TO`` (or a single ``YYYY``/``YYYY-MM``) as a Window; ``FROM:`` is kept open-ended (None end)."""
-    if text is None:
-        return None
-    from .periods import parse_period, parse_window
-
-    text = text.strip()
+    alpha = getattr(args, "alpha", None)
+    if alpha is not None and not 0 < alpha < 1:
+        raise InputError(f"--alpha must lie between 0 and 1, not {alpha}")
     try:
-        if text.endswith(":"):
-            return (parse_period(text[:-1]), None)
-        return parse_window(text)
+        return Study.resolve(reporter=args.reporter, focal=args.focal, controls=args.controls, flow=args.flow,
+                             freq=args.freq, pre=getattr(args, "pre", None), post=getattr(args, "post", None),
+                             codes=args.codes)
     except InputError as exc:
-        raise InputError(f"--{what}: {exc}") from None
+        text = str(exc)
+        option = next((opt for field, opt in _OPTION_OF.items() if text.startswith(field)), None)
+        raise InputError(f"{option}: {text}" if option else text) from None
 
 
-def _close_window(value, last: pd.Timestamp, what: str):
-    """An open-ended window (FROM, None) closed at the last month of the data."""
-    from .periods import Window
-
-    if isinstance(value, tuple):
-        start, _ = value
-        if start > last:
-            raise InputError(f"--{what} starts {start:%Y-%m}, after the last month of the data ({last:%Y-%m})")
-        return Window(start, last)
-    return value
-
-
-def _check_study_args(args: argparse.Namespace) -> None:
-    """Validate countries, windows, codes and alpha before any data is read (fail fast, one line)."""
-    from . import registry
-
-    _country(args.reporter)
-    focal = _country(args.partner)
-    _window(args.pre, "pre")
-    _window(args.post, "post")
-    if args.controls is not None and focal in _countries(args.controls):
-        raise InputError(f"--controls includes the focal partner {focal}")
-    if args.codes:
-        registry.resolve_codes(args.codes)
-    if not 0 < args.alpha < 1:
-        raise InputError(f"--alpha must lie between 0 and 1, not {args.alpha}")
+_OPTION_OF = {"reporter": "--reporter", "focal partner": "--focal", "controls": "--controls", "flow": "--flow",
+              "freq": "--freq", "pre window": "--pre", "post window": "--post", "the pre window": "--pre",
+              "the post window": "--post"}
+"""The study field an InputError names first -> the command-line option that set it."""
 
 
 # --------------------------------------------------------------------------- input for analyze / report
@@ -163,8 +138,8 @@ def _check_study_args(args: argparse.Namespace) -> None:
 @dataclass
 class _Input:
     records: pd.DataFrame
-    origin: str  # demo | store
-    store: object | None
+    origin: Origin
+    store: Store | None
 
 
 def _load_input(args: argparse.Namespace, con: Console) -> _Input:
@@ -189,49 +164,11 @@ def _load_input(args: argparse.Namespace, con: Console) -> _Input:
     return _Input(records, "store", store)
 
 
-def _series_for(args: argparse.Namespace, inp: _Input, con: Console) -> pd.DataFrame:
-    """The series frame, restricted to ``--codes``/``--group`` families (control families always kept)."""
-    from . import registry
-    from .series import build_series
+def _run_analysis(args: argparse.Namespace, study: Study, inp: _Input, con: Console, steps: _Steps) -> AnalysisResult:
+    from . import analyze  # the public API (analysis.analyze)
 
-    series = build_series(inp.records)
-    spec = args.codes
-    if spec:
-        wanted = set(registry.resolve_codes(spec)["family_id"])
-        keep = series["family_id"].isin(wanted) | series["kind"].isin(["control"])
-        series = series[keep].reset_index(drop=True)
-        series.attrs["synthetic"] = bool(series["synthetic"].any()) if len(series) else False
-        con.detail(f"families kept: {len(wanted)} selected + control families")
-        if not series["family_id"].isin(wanted).any():
-            raise InputError(f"none of the families of {spec!r} is in the data")
-    return series
-
-
-def _analysis_config(args: argparse.Namespace, series: pd.DataFrame) -> dict:
-    reporter = _country(args.reporter)
-    focal = _country(args.partner)
-    rows = series[(series["reporter_code"] == reporter) & (series["flow_code"] == "X")]
-    if rows.empty:
-        raise InputError(f"the data hold no exports reported by {args.reporter} ({reporter})")
-    last = rows["date"].max()
-    config = {"reporter": reporter, "focal": focal, "alpha": args.alpha, "statsmodels": args.cross_check,
-              "pre": _close_window(_window(args.pre, "pre"), last, "pre"),
-              "post": _close_window(_window(args.post, "post"), last, "post")}
-    if args.controls is not None:
-        controls = _countries(args.controls)
-        if focal in controls:
-            raise InputError(f"--controls includes the focal partner {focal}")
-        config["controls"] = controls
-    return config
-
-
-def _run_analysis(args: argparse.Namespace, inp: _Input, con: Console, steps: _Steps):
-    from .pipeline import analyze
-
-    series = _series_for(args, inp, con)
-    config = _analysis_config(args, series)
     steps.next("comparing and testing")
-    result = analyze(series, **config)
+    result = analyze(inp.records, study, alpha=args.alpha, cross_check=args.cross_check, top_bands=args.top)
     con.detail("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()))
     return result
 
@@ -263,24 +200,18 @@ def _cmd_codes(args: argparse.Namespace, con: Console) -> int:
 
 
 def _cmd_fetch(args: argparse.Namespace, con: Console) -> int:
-    from .countries import BELARUS, COMPARISON_PARTNERS
-    from .fetch import fetch, plan_calls
+    from .fetching import fetch, plan_calls
 
-    partners = [_country(args.partner)] if args.partner else [BELARUS]
-    if args.controls is None:
-        partners += [c for c in COMPARISON_PARTNERS if c not in partners]
-    elif args.controls.strip().lower() != "none":
-        partners += [c for c in _countries(args.controls) if c not in partners]
-    common = {"reporter": args.reporter, "flow": args.flow, "partners": partners, "codes": args.codes,
-              "start": args.start, "end": args.end, "freq": args.freq}
+    study = _study(args)
     if args.plan:
         if args.end is None:
             raise InputError("--plan needs --end (the last period to fetch)")
-        plan = plan_calls(**common)
+        plan = plan_calls(study, start=args.start, end=args.end)
         con.say(_table(plan.drop(columns=[c for c in ("url",) if c in plan.columns]), max_rows=200))
         con.say(f"{len(plan)} call(s) planned; nothing was fetched")
         return 0
-    result = fetch(**common, store=args.store, refresh=args.refresh, update=args.update, progress=con.bars)
+    result = fetch(study, start=args.start, end=args.end, store=args.store, refresh=args.refresh,
+                   update=args.update, progress=con.bars)
     con.say(str(result))
     return 0 if result.complete else 1
 
@@ -341,28 +272,16 @@ def _cmd_store(args: argparse.Namespace, con: Console) -> int:
 
 
 def _cmd_analyze(args: argparse.Namespace, con: Console) -> int:
-    from .pipeline import write_result
-    from .report import check_out_dir, replace_dir
+    from ._io import check_out_dir
 
-    _check_study_args(args)
-    target = check_out_dir(args.out, marker=".tradeflows-analysis", what="analysis")
+    study = _study(args)
+    target = check_out_dir(args.out, "analysis")
     inp = _load_input(args, con)  # notices first, before any progress bar
     steps = con.steps(["building series", "comparing and testing", "writing tables"])
     try:
-        result = _run_analysis(args, inp, con, steps)
+        result = _run_analysis(args, study, inp, con, steps)
         steps.next("writing tables")
-        import tempfile
-
-        staged = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-        try:
-            write_result(result, staged)
-            (staged / ".tradeflows-analysis").write_text("tradeflows analysis folder\n", encoding="utf-8")
-            replace_dir(staged, target)
-        except BaseException:
-            import shutil
-
-            shutil.rmtree(staged, ignore_errors=True)
-            raise
+        result.write(target)
     finally:
         steps.close()
     _print_summary(result, con)
@@ -370,14 +289,14 @@ def _cmd_analyze(args: argparse.Namespace, con: Console) -> int:
     return 0
 
 
-def _print_summary(result, con: Console) -> None:
+def _print_summary(result: AnalysisResult, con: Console) -> None:
     focal = result.focal()
     cols = ["family", "group", "ratio", "relative_ratio", "relative_low", "relative_high", "relative_q_value",
             "break_2022"]
-    alpha = result.config.get("alpha", 0.05)
+    alpha = result.config.alpha
     sig = focal[(focal["relative_q_value"] < alpha) & (focal["relative_ratio"] > 1)]
     con.say(f"{len(sig)} of {focal['relative_p_value'].notna().sum()} families of partner "
-            f"{result.config.get('focal')} rose significantly more than for the comparison partners "
+            f"{result.study.focal} rose significantly more than for the comparison partners "
             f"(q < {alpha:g}):")
     if len(sig):
         con.say(_table(sig[cols].round(3), max_rows=20))
@@ -385,16 +304,18 @@ def _print_summary(result, con: Console) -> None:
 
 
 def _cmd_report(args: argparse.Namespace, con: Console) -> int:
-    from .report import check_out_dir, describe, write_report
+    from ._io import check_out_dir
+    from .provenance import describe_source
+    from .report import write_report
 
-    _check_study_args(args)
-    target = check_out_dir(args.out)
+    study = _study(args)
+    target = check_out_dir(args.out, "report")
     inp = _load_input(args, con)  # the synthetic-data notice comes first, before any progress bar
     steps = con.steps(["building series", "comparing and testing", "drawing figures"])
     try:
-        result = _run_analysis(args, inp, con, steps)
+        result = _run_analysis(args, study, inp, con, steps)
         steps.next("drawing figures")
-        source = describe(inp.records, origin=inp.origin, store=inp.store)
+        source = describe_source(inp.records, origin=inp.origin, store=inp.store)
         path = write_report(result, target, source=source, top_anomalies=args.top,
                             progress=lambda it: con.progress(it, desc="figures", unit="fig"))
     finally:
@@ -428,19 +349,28 @@ def _study_options(p: argparse.ArgumentParser, *, out_default: str) -> None:
     src.add_argument("--demo", action="store_true", help="analyse the embedded SYNTHETIC demo panel")
     src.add_argument("--store", metavar="DIR", help="analyse the records of this store (default store: used "
                                                     "when it holds data, else the demo panel)")
-    p.add_argument("--reporter", default="156", metavar="COUNTRY", help="reporting country (default 156, China)")
-    p.add_argument("--partner", default="112", metavar="COUNTRY", help="focal partner (default 112, Belarus)")
-    p.add_argument("--controls", metavar="LIST", help="comparison partners, comma-separated codes, ISO3 or names "
-                                                      "(default: the study's 12 comparison partners)")
-    p.add_argument("--codes", "--group", dest="codes", metavar="SPEC",
-                   help="restrict to HS codes, families or groups, comma-separated (control goods are kept)")
-    p.add_argument("--pre", metavar="FROM:TO", help="before window, YYYY or YYYY-MM (default 2019-01:2021-12)")
-    p.add_argument("--post", metavar="FROM:TO", help="after window (default 2022-03 to the last month; "
+    _question_options(p)
+    p.add_argument("--pre", metavar="FROM:TO", help=f"before window, YYYY or YYYY-MM (default {DEFAULT_PRE})")
+    p.add_argument("--post", metavar="FROM:TO", help=f"after window (default {DEFAULT_POST}, to the last month; "
                                                      "FROM: runs to the last month)")
     p.add_argument("--alpha", type=float, default=0.05, help="false discovery rate / significance (default 0.05)")
-    p.add_argument("--no-cross-check", dest="cross_check", action="store_false",
+    p.add_argument("--no-cross-check", dest="cross_check", action="store_const", const="none", default="screened",
                    help="skip the statsmodels cross-check of the family DiD (did_family.csv sm_* columns)")
+    p.add_argument("--top", type=int, default=6, metavar="N", help="anomalies to chart (default 6)")
     p.add_argument("--out", default=out_default, metavar="DIR", help=f"output folder (default ./{out_default})")
+
+
+def _question_options(p: argparse.ArgumentParser) -> None:
+    """The options of the study's question, with one name per concept (as in :class:`~analysis.study.Study`)."""
+    p.add_argument("--reporter", metavar="COUNTRY", help="reporting country (default China, 156)")
+    p.add_argument("--focal", "--partner", dest="focal", metavar="COUNTRY",
+                   help="the focal partner (default Belarus, 112)")
+    p.add_argument("--controls", metavar="LIST", help="comparison partners, comma-separated codes, ISO3 or names "
+                                                      "(default: the study's 12; 'none' for none)")
+    p.add_argument("--flow", choices=get_args(Flow), help="X (exports, default) or M (imports)")
+    p.add_argument("--freq", choices=get_args(Freq), help="M (monthly, default) or A (annual)")
+    p.add_argument("--codes", "--group", dest="codes", metavar="SPEC",
+                   help="HS codes, families or groups, comma-separated (default: all; control goods are kept)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -449,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "before and after 2022.",
         epilog="Countries: Comtrade code, ISO3 or name. Periods: YYYY or YYYY-MM; windows FROM:TO. "
                "Lists: comma-separated (--controls 616,440,398).")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     g = parser.add_mutually_exclusive_group()
     g.add_argument("--verbose", "-v", action="store_true", help="show details and, on error, the traceback")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress output")
@@ -460,16 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the store. Resumable; a repeated fetch makes no calls. Uses $COMTRADE_API_KEY "
                                    "when set (keyed endpoint), else the free preview endpoint.")
     _store_option(p)
-    p.add_argument("--reporter", default="156", metavar="COUNTRY", help="reporter (default 156, China)")
-    p.add_argument("--flow", default="X", help="X (exports, default) or M (imports)")
-    p.add_argument("--partner", metavar="COUNTRY", help="focal partner (default 112, Belarus)")
-    p.add_argument("--controls", metavar="LIST", help="comparison partners to fetch too (default the study's 12; "
-                                                      "'none' for none)")
-    p.add_argument("--codes", "--group", dest="codes", metavar="SPEC",
-                   help="HS codes, families or groups, comma-separated (default: the whole registry)")
+    _question_options(p)
     p.add_argument("--start", default="2017-01", help="first period (default 2017-01)")
     p.add_argument("--end", help="last period (default: the latest released)")
-    p.add_argument("--freq", default="M", help="M (monthly, default) or A (annual)")
     p.add_argument("--refresh", action="store_true", help="fetch again what is already stored")
     p.add_argument("--update", action="store_true", help="re-fetch periods Comtrade has republished since")
     p.add_argument("--plan", action="store_true", help="print the call plan and stop (needs --end)")
@@ -511,7 +435,6 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run the analysis and write report.html (self-contained), report.md, figures/ "
                                    "and tables/. With no stored data it uses the SYNTHETIC demo panel and says so.")
     _study_options(p, out_default="tradeflows-report")
-    p.add_argument("--top", type=int, default=6, metavar="N", help="anomalies to chart (default 6)")
     p.set_defaults(func=_cmd_report)
     return parser
 

@@ -34,12 +34,14 @@ import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
+from typing import Any, cast
 
 import pandas as pd
 
 from . import registry
 from .errors import InputError
 
+WORLD = 0
 CHINA = 156
 BELARUS = 112
 
@@ -97,12 +99,13 @@ def _coco_table() -> pd.DataFrame:
 
 
 @lru_cache(maxsize=1)
-def _lookup() -> dict[str, dict]:
+def _lookup() -> dict[str, Any]:
     """Lookup tables: Comtrade codes, ISO3/ISO2 -> code, names -> code, regexes, ISO numeric hints."""
     areas = registry.areas()
     areas["iso3"] = areas["iso3"].str.strip()
-    codes = dict(zip(areas["code"].astype(int), areas["name"]))
-    iso3 = {i.upper(): int(c) for c, i in zip(areas["code"], areas["iso3"]) if re.fullmatch(r"[A-Za-z]{3}", i)}
+    codes = dict(zip(areas["code"].astype(int), areas["name"], strict=False))
+    iso3 = {i.upper(): int(c) for c, i in zip(areas["code"], areas["iso3"], strict=True)
+            if re.fullmatch(r"[A-Za-z]{3}", i)}
     iso3.update(ISO3_OVERRIDES)
     coco_all = _coco_table()
     coco = coco_all[coco_all["ISO3"].isin(iso3)]
@@ -215,7 +218,7 @@ def resolve_countries(text_or_list: str | int | Iterable[str | int]) -> list[int
     elif isinstance(text_or_list, (str, int)) and not isinstance(text_or_list, bool):
         items = [text_or_list]
     else:
-        items = list(text_or_list)
+        items = list(cast(Iterable[str | int], text_or_list))
     out: list[int] = []
     for item in items:
         code = resolve_country(item)

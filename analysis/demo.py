@@ -16,6 +16,7 @@ customs releases), AR(1) noise, months with no record when a flow is small
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -161,7 +162,7 @@ def _records(value: np.ndarray, uv: np.ndarray, baseline: np.ndarray, fams: pd.D
             v = value[:, fi, :][:, cols]  # partners x months
             p_present = 1 - np.exp(-baseline[:, fi, :][:, cols] / 2.0e4)
             tt = np.flatnonzero(cols)
-            for code, share in zip(codes, shares):
+            for code, share in zip(codes, shares, strict=False):
                 cv = v * share
                 present = rng.random(cv.shape) < p_present
                 pi, ti = np.nonzero(present & (cv >= 1.0))
@@ -208,12 +209,14 @@ def _to_schema(rec: pd.DataFrame, t: pd.DatetimeIndex, *, reporter: int, partner
     cols: dict[str, object] = {
         "typeCode": "C", "freqCode": "M", "refPeriodId": (when.year * 10000 + when.month * 100 + 1).to_numpy(),
         "refYear": when.year.to_numpy(), "refMonth": when.month.to_numpy(), "period": period,
-        "reporterCode": reporter, "reporterISO": areas.loc[reporter, "iso3"], "reporterDesc": areas.loc[reporter, "name"],
+        "reporterCode": reporter, "reporterISO": areas.loc[reporter, "iso3"],
+        "reporterDesc": areas.loc[reporter, "name"],
         "flowCode": flow, "flowDesc": "Export" if flow == "X" else "Import",
         "partnerCode": partner, "partnerISO": (areas.loc[p_uniq, "iso3"].to_numpy(), p_codes),
         "partnerDesc": (areas.loc[p_uniq, "name"].to_numpy(), p_codes),
         "partner2Code": 0, "partner2ISO": "W00", "partner2Desc": "World",
-        "classificationCode": (np.asarray(e_uniq), e_codes), "classificationSearchCode": "HS", "isOriginalClassification": True,
+        "classificationCode": (np.asarray(e_uniq), e_codes), "classificationSearchCode": "HS",
+        "isOriginalClassification": True,
         "cmdCode": (np.asarray(c_uniq), c_codes), "cmdDesc": (desc.reindex(c_uniq).to_numpy(), c_codes), "aggrLevel": 6,
         "isLeaf": True, "customsCode": "C00", "customsDesc": "TOTAL CPC", "mosCode": "0", "motCode": 0,
         "motDesc": "TOTAL MOT", "qtyUnitCode": 8 if kg is not None else -1,
@@ -230,7 +233,7 @@ def _to_schema(rec: pd.DataFrame, t: pd.DatetimeIndex, *, reporter: int, partner
     return frame
 
 
-def _column(value: object, n: int, dtype: str) -> pd.Series:
+def _column(value: Any, n: int, dtype: str) -> pd.Series:
     """A typed column of length n from a scalar, an array, or (distinct values, codes) for strings."""
     if isinstance(value, tuple):
         uniques, codes = value

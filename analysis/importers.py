@@ -34,6 +34,7 @@ import json
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
@@ -127,7 +128,7 @@ def _fix_columns(frame: pd.DataFrame) -> pd.DataFrame:
 def _parse_delimited(text: str, sep: str, name: str) -> pd.DataFrame:
     header_line = text.lstrip().split("\n", 1)[0]
     quoted = header_line.startswith('"')
-    quoting = csv.QUOTE_MINIMAL if sep == "," or quoted else csv.QUOTE_NONE
+    quoting: Literal[0, 3] = csv.QUOTE_MINIMAL if sep == "," or quoted else csv.QUOTE_NONE
     try:
         frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, index_col=False, keep_default_na=False,
                             na_values=[""], quoting=quoting, skip_blank_lines=True)
@@ -138,7 +139,7 @@ def _parse_delimited(text: str, sep: str, name: str) -> pd.DataFrame:
     return frame
 
 
-def _check_last_row(text: str, sep: str, quoting: int, n_fields: int, name: str) -> None:
+def _check_last_row(text: str, sep: str, quoting: Literal[0, 3], n_fields: int, name: str) -> None:
     """Refuse a file cut inside its last row (pandas would fill the missing fields with nothing)."""
     tail = text.rstrip("\r\n")
     last = tail[tail.rfind("\n") + 1:]

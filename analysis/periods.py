@@ -37,35 +37,62 @@ def parse_period(text: str | pd.Timestamp, *, end: bool = False) -> pd.Timestamp
 
 @dataclass(frozen=True)
 class Window:
-    """A closed range of months, ``start`` to ``end`` inclusive (both first-of-month)."""
+    """A range of months, ``start`` to ``end`` inclusive (both first-of-month).
+
+    ``end`` is None for a window that runs to the last month of the data
+    (``"2022-03:"``); :meth:`closed` fixes it once the data are known.
+    """
 
     start: pd.Timestamp
-    end: pd.Timestamp
+    end: pd.Timestamp | None
 
     def __str__(self) -> str:
-        return f"{self.start:%Y-%m} to {self.end:%Y-%m}"
+        return f"{self.start:%Y-%m} to {'the last month' if self.end is None else f'{self.end:%Y-%m}'}"
+
+    @property
+    def text(self) -> str:
+        """``"YYYY-MM:YYYY-MM"`` (``"YYYY-MM:"`` when open-ended), the form users write."""
+        return f"{self.start:%Y-%m}:{'' if self.end is None else f'{self.end:%Y-%m}'}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.end is None
+
+    def closed(self, last: pd.Timestamp) -> Window:
+        """This window with an open end set to ``last``; InputError if it starts after ``last``."""
+        if self.end is not None:
+            return self
+        last = parse_period(last)
+        if self.start > last:
+            raise InputError(f"window {self.text} starts after the last month of the data ({last:%Y-%m})")
+        return Window(self.start, last)
 
     def months(self) -> pd.DatetimeIndex:
+        if self.end is None:
+            raise InputError(f"window {self.text} is open-ended: close it at the data's last month first")
         return pd.date_range(self.start, self.end, freq="MS")
 
     def contains(self, dates: pd.Series) -> pd.Series:
-        return (dates >= self.start) & (dates <= self.end)
+        inside = dates >= self.start
+        return inside if self.end is None else inside & (dates <= self.end)
 
 
-def parse_window(text: str | None = None, *, start: str | None = None, end: str | None = None) -> Window:
-    """A window from ``"FROM:TO"`` (either side may be empty only if given separately) or ``start``/``end``.
+def parse_window(text: str | None = None, *, start: str | None = None, end: str | None = None,
+                 open_end: bool = False) -> Window:
+    """A window from ``"FROM:TO"`` or ``start``/``end``.
 
-    ``"2019:2021"`` is 2019-01 to 2021-12; ``"2022-03:2025-06"`` is what it says.
-    A reversed range is an error.
+    ``"2019:2021"`` is 2019-01 to 2021-12; ``"2022-03:2025-06"`` is what it
+    says; ``"2022-03:"`` runs to the last month of the data when
+    ``open_end`` (else it is an error). A reversed range is an error.
     """
     if text is not None:
         if ":" not in str(text):
             start = end = str(text)
         else:
             start, end = (p.strip() or None for p in str(text).split(":", 1))
-    if start is None or end is None:
+    if start is None or (end is None and not open_end):
         raise InputError(f"window {text!r} needs a start and an end (FROM:TO)")
-    w = Window(parse_period(start), parse_period(end, end=True))
-    if w.start > w.end:
+    w = Window(parse_period(start), None if end is None else parse_period(end, end=True))
+    if w.end is not None and w.start > w.end:
         raise InputError(f"period range {start} to {end} is reversed")
     return w

@@ -1,7 +1,11 @@
 """Figures: matplotlib Figures drawn from tidy DataFrames (series, compare, findings, event study, bands).
 
 Plotting is kept apart from estimation: every function here takes frames that
-an analysis step already produced and only draws them. Each figure carries a
+an analysis step already produced and only draws them. Who and when (reporter,
+flow, focal partner, comparison partners, windows) come from a
+:class:`~analysis.study.Study`, given as ``study`` or as its fields in
+keywords (``focal="BLR"``), resolved by :meth:`Study.resolve`; an open post
+window ends at the data's last month. Each figure carries a
 title, axis labels with units, a source line under the plot and, when its
 input is synthetic, a visible ``SYNTHETIC DATA`` watermark and label. Colours
 are the Okabe-Ito palette, which stays distinguishable with the common forms
@@ -16,6 +20,7 @@ import math
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Unpack
 
 import matplotlib.dates as mdates
 import numpy as np
@@ -26,9 +31,11 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from . import registry
+from .countries import CHINA
 from .errors import InputError
 from .periods import Window
 from .schema import is_synthetic
+from .study import Study, StudyArgs
 
 OKABE_ITO = {
     "black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73",
@@ -75,7 +82,7 @@ def area_label(code: int) -> str:
     return str(areas.get(int(code), code))
 
 
-def source_line(*, reporter: int = 156, flow: str = "X", detail: str = "", synthetic: bool = False) -> str:
+def source_line(*, reporter: int = CHINA, flow: str = "X", detail: str = "", synthetic: bool = False) -> str:
     """The line under a figure: ``Source: UN Comtrade, China as reporter, exports (FOB, USD)...``."""
     if synthetic:
         base = "Source: SYNTHETIC demo panel in the UN Comtrade schema (not real trade)"
@@ -164,15 +171,15 @@ def _legend(fig: Figure, handles: list) -> None:
                fontsize=7.5, frameon=False)
 
 
-def _window(value: Window | str | None, what: str) -> Window | None:
-    if value is None or isinstance(value, Window):
-        return value
-    from .periods import parse_window
+def _closed(study: Study, dates: pd.Series) -> Study:
+    """The study with an open post window ended at the last month of ``dates``."""
+    return study.closed(pd.Timestamp(dates.max())) if len(dates) else study
 
-    try:
-        return parse_window(str(value))
-    except InputError as exc:
-        raise InputError(f"{what} window: {exc}") from None
+
+def _end(w: Window) -> pd.Timestamp:
+    if w.end is None:  # only the post window may be open, and _closed ends it
+        raise InputError(f"window {w.text} is open-ended: close it at the data's last month first")
+    return w.end
 
 
 def _style_time_axis(ax, dates: pd.Series) -> None:
@@ -207,6 +214,14 @@ def _select(series: pd.DataFrame, *, reporter: int, flow: str, partner: int | No
     return series[sel]
 
 
+def _study_series(series: pd.DataFrame, s: Study) -> pd.DataFrame:
+    """The study's reporter and flow, restricted to its ``codes`` (:meth:`Study.select`, control goods kept)."""
+    missing = {"reporter_code", "flow_code", "partner_code", "family_id", "date", "usd"} - set(series.columns)
+    if missing:
+        raise InputError(f"series lacks column(s) {sorted(missing)}")
+    return s.select(series)
+
+
 def _family_names(ids: Sequence[str]) -> dict[str, str]:
     table = registry.family_table(list(ids)).set_index("family_id")["name"]
     return {i: str(table.get(i, i)) for i in ids}
@@ -220,48 +235,52 @@ def _short(text: str, width: int) -> str:
 
 def plot_series(
     series: pd.DataFrame,
+    study: Study | None = None,
     *,
-    partner: int = 112,
-    reporter: int = 156,
-    flow: str = "X",
     group: str | None = None,
     families: Sequence[str] | None = None,
-    pre: Window | str | None = None,
-    post: Window | str | None = None,
     findings: pd.DataFrame | None = None,
     ncols: int = 4,
     max_panels: int = 16,
     title: str | None = None,
     synthetic: bool | None = None,
+    **study_args: Unpack[StudyArgs],
 ) -> Figure:
-    """Small multiples of monthly USD series, one panel per code family, for one partner.
+    """Small multiples of monthly USD series, one panel per code family, for the focal partner.
 
     Each panel shows the monthly value, the 24 February 2022 line, the mean
-    of the ``pre`` and ``post`` windows as horizontal segments (when given) and
+    of the study's ``pre`` and ``post`` windows as horizontal segments and
     the months that ``findings`` (the anomaly table) flags for that family.
     Families come from ``families`` or ``group`` (default: every family of the
-    partner's series), ordered as given or by post-window value, at most
-    ``max_panels``.
+    focal partner's series, or of the study's ``codes``), ordered as given or
+    by post-window value, at most ``max_panels``.
 
     >>> from analysis.demo import load_demo
     >>> from analysis.series import build_series
-    >>> fig = plot_series(build_series(load_demo()), group="optics", pre="2019:2021", post="2022-03:2025-06")
+    >>> fig = plot_series(build_series(load_demo()), group="optics", focal="Belarus")
     >>> len(fig.axes) >= 13
     True
     """
-    pre_w, post_w = _window(pre, "pre"), _window(post, "post")
-    data = _select(series, reporter=reporter, flow=flow, partner=partner)
+    s = Study.resolve(study, **study_args)
+    reporter, flow, focal = s.reporter, s.flow, s.focal
+    mine = _study_series(series, s)
+    s = _closed(s, mine["date"])
+    pre_w, post_w = s.pre, s.post
+    data = mine[mine["partner_code"] == focal]
+    wanted = s.family_ids()
+    if wanted is not None and families is None:
+        data = data[data["family_id"].isin(wanted)]
     if group is not None:
         data = data[data["group"] == group]
     if families is not None:
         data = data[data["family_id"].isin(list(families))]
     if data.empty:
-        raise InputError(f"no {_FLOW_WORD.get(flow, flow)} series of reporter {reporter} to partner {partner}"
+        raise InputError(f"no {_FLOW_WORD.get(flow, flow)} series of reporter {reporter} to partner {focal}"
                          + (f" in group {group!r}" if group else "") + " to plot")
     if families is not None:
         order = [f for f in families if f in set(data["family_id"])]
     else:
-        weight = data[data["date"] >= (post_w.start if post_w else EVENT_DATE)].groupby("family_id")["usd"].sum()
+        weight = data[data["date"] >= post_w.start].groupby("family_id")["usd"].sum()
         order = list(weight.reindex(data["family_id"].unique()).fillna(0).sort_values(ascending=False).index)
     dropped = max(0, len(order) - max_panels)
     order = order[:max_panels]
@@ -272,31 +291,29 @@ def plot_series(
     names = _family_names(order)
     flags = None
     if findings is not None and len(findings):
-        flags = findings[(findings["partner_code"] == partner) & (findings["reporter_code"] == reporter)
+        flags = findings[(findings["partner_code"] == focal) & (findings["reporter_code"] == reporter)
                          & findings["kind"].isin(list(_MARKERS))]
-    for ax, fam in zip(axes.flat, order):
-        s = data[data["family_id"] == fam].sort_values("date")
-        ax.plot(s["date"], s["usd"], color=FOCAL_COLOR, linewidth=1.0, zorder=3)
+    for ax, fam in zip(axes.flat, order, strict=False):  # more panels than families: the rest hidden
+        one = data[data["family_id"] == fam].sort_values("date")
+        ax.plot(one["date"], one["usd"], color=FOCAL_COLOR, linewidth=1.0, zorder=3)
         for w, label in ((pre_w, "pre"), (post_w, "post")):
-            if w is None:
-                continue
-            inside = s[w.contains(s["date"])]
+            inside = one[w.contains(one["date"])]
             if len(inside):
                 mean = inside["usd"].mean()
-                ax.hlines(mean, w.start, w.end, color=CONTROL_COLOR, linewidth=1.8, zorder=4,
+                ax.hlines(mean, w.start, _end(w), color=CONTROL_COLOR, linewidth=1.8, zorder=4,
                           label=f"{label} mean" if ax is axes.flat[0] else None)
         _event_line(ax)
         if flags is not None:
             f = flags[flags["family"] == fam]
             for kind, block in f.groupby("kind"):
                 when = pd.to_datetime(block["period"].astype(str), format="%Y-%m")
-                vals = s.set_index("date")["usd"].reindex(when)
+                vals = one.set_index("date")["usd"].reindex(when)
                 ax.scatter(when, vals, s=28, marker=_MARKERS.get(str(kind), "o"), facecolor="none",
                            edgecolor=FLAG_COLOR, linewidth=1.3, zorder=5)
         ax.set_title(f"{_short(names[fam], 40)}\n{fam}", fontsize=8, loc="left")
         ax.set_ylim(bottom=0)
         ax.yaxis.set_major_formatter(FuncFormatter(usd_label))
-        _style_time_axis(ax, s["date"])
+        _style_time_axis(ax, one["date"])
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     for ax in axes[:, 0]:
@@ -304,26 +321,21 @@ def plot_series(
     # a legend of what the marks mean, once
     handles = [Line2D([], [], color=FOCAL_COLOR, linewidth=1.0, label="monthly value"),
                Line2D([], [], color=OKABE_ITO["black"], linestyle="--", linewidth=0.9, label="24 Feb 2022")]
-    if pre_w is not None or post_w is not None:
-        handles.append(Line2D([], [], color=CONTROL_COLOR, linewidth=1.8, label="window mean (pre / post)"))
+    handles.append(Line2D([], [], color=CONTROL_COLOR, linewidth=1.8, label="window mean (pre / post)"))
     if flags is not None:
         shown = set(flags.loc[flags["family"].isin(order), "kind"])
         handles += [Line2D([], [], marker=m, linestyle="none", markerfacecolor="none", markeredgecolor=FLAG_COLOR,
                            label=k.replace("_", " ")) for k, m in _MARKERS.items() if k in shown]
     _legend(fig, handles)
     synth = _synthetic([series, findings], synthetic)
-    who = f"{area_label(reporter)}'s {_FLOW_WORD.get(flow, flow)} to {area_label(partner)}"
+    who = f"{area_label(reporter)}'s {_FLOW_WORD.get(flow, flow)} to {area_label(focal)}"
     group_name = _group_name(group) if group else None
     fig_title = title or (f"{who}: {group_name}" if group_name else who)
-    windows = []
-    if pre_w is not None:
-        windows.append(f"pre {pre_w}")
-    if post_w is not None:
-        windows.append(f"post {post_w}")
+    windows = [f"pre {pre_w}", f"post {post_w}"]
     subtitle = "Monthly value, USD (each panel its own scale); January and February each show half their total"
     if dropped:
         subtitle += f"; {dropped} smaller families not shown"
-    detail = "HS 2017/2022 code families" + (f"; {', '.join(windows)}" if windows else "")
+    detail = f"HS 2017/2022 code families; {', '.join(windows)}"
     return _finish(fig, title=fig_title, subtitle=subtitle,
                    source=source_line(reporter=reporter, flow=flow, detail=detail, synthetic=synth),
                    synthetic=synth)
@@ -336,40 +348,39 @@ def _group_name(group: str) -> str:
 
 def plot_group_index(
     series: pd.DataFrame,
+    study: Study | None = None,
     *,
-    partner: int = 112,
-    controls: Sequence[int] | None = None,
-    reporter: int = 156,
-    flow: str = "X",
-    pre: Window | str = "2019:2021",
     groups: Sequence[str] | None = None,
     ncols: int = 5,
     synthetic: bool | None = None,
+    **study_args: Unpack[StudyArgs],
 ) -> Figure:
-    """Quarterly value by group, focal partner against the sum of the control partners, each indexed to its
-    ``pre`` mean (= 100), log scale: a group that rises for the focal partner only pulls its lines apart.
+    """Quarterly value by group, focal partner against the sum of the study's ``controls``, each indexed to
+    its ``pre`` mean (= 100), log scale: a group that rises for the focal partner only pulls its lines apart.
 
-    ``controls`` default to every partner in the data other than ``partner``.
+    Controls missing from the data are left out.
 
     >>> import analysis
     >>> series = analysis.build_series(analysis.load_demo())
-    >>> fig = plot_group_index(series, controls=analysis.COMPARISON_PARTNERS)
+    >>> fig = plot_group_index(series, focal="BLR")
     """
-    pre_w = _window(pre, "pre")
-    data = _select(series, reporter=reporter, flow=flow)
-    if data.empty:
-        raise InputError(f"no {_FLOW_WORD.get(flow, flow)} series of reporter {reporter} to plot")
+    s = Study.resolve(study, **study_args)
+    reporter, flow, focal = s.reporter, s.flow, s.focal
+    pre_w = s.pre
+    pre_end = _end(pre_w)
+    data = _study_series(series, s)
     partners = set(data["partner_code"].unique())
-    if partner not in partners:
-        raise InputError(f"partner {partner} is not in the series")
-    controls = [c for c in (controls if controls is not None else sorted(partners - {partner})) if c in partners]
+    if focal not in partners:
+        raise InputError(f"partner {focal} is not in the series")
+    controls = [c for c in s.controls if c in partners]
     if not controls:
         raise InputError("none of the control partners is in the series")
     if groups is None:
         present = set(data["group"].unique())
         groups = [g for g in registry.groups()["group"] if g in present]
         groups += sorted(present - set(groups))
-    side = np.where(data["partner_code"] == partner, "focal", np.where(data["partner_code"].isin(controls), "control", ""))
+    side = np.where(data["partner_code"] == focal, "focal",
+                    np.where(data["partner_code"].isin(controls), "control", ""))
     data = data.assign(side=side, quarter=data["date"].dt.to_period("Q").dt.start_time)
     data = data[data["side"] != ""]
     q = data.groupby(["group", "side", "quarter"], as_index=False)["usd"].sum()
@@ -378,10 +389,10 @@ def plot_group_index(
     nrows = math.ceil(n / ncols)
     fig, axes = _new_figure(2.0, 1.35, nrows, ncols, sharey=True, top=0.9, bottom=0.62, hspace=0.5,
                             wspace=0.2)
-    for ax, g in zip(axes.flat, groups):
-        for s, color, lw in (("control", CONTROL_COLOR, 1.1), ("focal", FOCAL_COLOR, 1.4)):
-            block = q[(q["group"] == g) & (q["side"] == s)].sort_values("quarter")
-            base = block.loc[(block["quarter"] >= pre_w.start) & (block["quarter"] <= pre_w.end), "usd"].mean()
+    for ax, g in zip(axes.flat, groups, strict=False):
+        for which, color, lw in (("control", CONTROL_COLOR, 1.1), ("focal", FOCAL_COLOR, 1.4)):
+            block = q[(q["group"] == g) & (q["side"] == which)].sort_values("quarter")
+            base = block.loc[(block["quarter"] >= pre_w.start) & (block["quarter"] <= pre_end), "usd"].mean()
             if not base or not np.isfinite(base):
                 continue
             idx = (block["usd"] / base * 100).where(block["usd"] > 0)
@@ -395,8 +406,8 @@ def plot_group_index(
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     for ax in axes[:, 0]:
-        ax.set_ylabel(f"index, {pre_w.start.year}-{pre_w.end.year} = 100", fontsize=8)
-    handles = [Line2D([], [], color=FOCAL_COLOR, linewidth=1.4, label=area_label(partner)),
+        ax.set_ylabel(f"index, {pre_w.start.year}-{pre_end.year} = 100", fontsize=8)
+    handles = [Line2D([], [], color=FOCAL_COLOR, linewidth=1.4, label=area_label(focal)),
                Line2D([], [], color=CONTROL_COLOR, linewidth=1.1,
                           label=f"{len(controls)} comparison partners combined"),
                Line2D([], [], color=OKABE_ITO["black"], linestyle="--", linewidth=0.9, label="24 Feb 2022")]
@@ -404,7 +415,7 @@ def plot_group_index(
     synth = _synthetic([series], synthetic)
     ctl = ", ".join(area_label(c) for c in controls)
     return _finish(
-        fig, title=f"{area_label(reporter)}'s {_FLOW_WORD.get(flow, flow)} by group: {area_label(partner)} "
+        fig, title=f"{area_label(reporter)}'s {_FLOW_WORD.get(flow, flow)} by group: {area_label(focal)} "
                    "against the comparison partners",
         subtitle=f"Quarterly value as an index (mean of {pre_w} = 100), log scale",
         source=source_line(reporter=reporter, flow=flow, synthetic=synth,
@@ -414,17 +425,20 @@ def plot_group_index(
 
 def plot_mirror(
     series: pd.DataFrame,
+    study: Study | None = None,
     *,
-    exporter: int = 156,
-    importer: int = 112,
     synthetic: bool | None = None,
+    **study_args: Unpack[StudyArgs],
 ) -> Figure:
-    """Both sides of one trade flow, summed over families: the exporter's reported exports (FOB) and the
-    importer's reported imports (CIF) by month, with their ratio. Shows where the mirror data stop.
+    """Both sides of one trade flow, summed over families: the exporter's (the study's ``reporter``) reported
+    exports (FOB) to the importer (the ``focal`` partner) and the importer's reported imports (CIF) from it,
+    by month, with their ratio. Shows where the mirror data stop.
 
     >>> import analysis
     >>> fig = plot_mirror(analysis.build_series(analysis.load_demo()))   # China -> Belarus, 2017-2021
     """
+    s = Study.resolve(study, **study_args)
+    exporter, importer = s.reporter, s.focal
     x = _select(series, reporter=exporter, flow="X", partner=importer)
     m = _select(series, reporter=importer, flow="M", partner=exporter)
     if x.empty or m.empty:
@@ -471,32 +485,36 @@ def plot_mirror(
 
 def plot_relative_ratios(
     compare: pd.DataFrame,
+    study: Study | None = None,
     *,
-    partner: int = 112,
     top: int = 25,
     alpha: float = 0.05,
     kinds: Sequence[str] = ("dual_use",),
     synthetic: bool | None = None,
+    **study_args: Unpack[StudyArgs],
 ) -> Figure:
     """Forest plot of the relative ratio (focal partner's post/pre ratio over the controls') with its
     interval, for the ``top`` families by relative ratio, log scale. Filled markers: q-value below ``alpha``.
 
-    Takes the table of :func:`analysis.compare.compare` (compare.csv).
+    Takes the table of :func:`analysis.compare` (compare.csv); the study names the focal partner (its rows
+    are drawn), the reporter and the flow.
 
     >>> import analysis
-    >>> table = analysis.compare(analysis.build_series(analysis.load_demo()))
-    >>> fig = plot_relative_ratios(table, top=15)
+    >>> result = analysis.compare(analysis.build_series(analysis.load_demo()))
+    >>> fig = plot_relative_ratios(result.table, result.study, top=15)
     """
+    s = Study.resolve(study, **study_args)
+    focal = s.focal
     need = {"partner_code", "family", "relative_ratio", "relative_low", "relative_high", "relative_q_value"}
     missing = need - set(compare.columns)
     if missing:
         raise InputError(f"compare table lacks column(s) {sorted(missing)}")
-    data = compare[(compare["partner_code"] == partner) & compare["relative_ratio"].notna()
+    data = compare[(compare["partner_code"] == focal) & compare["relative_ratio"].notna()
                    & (compare["relative_ratio"] > 0)]
     if kinds and "kind" in data.columns:
         data = data[data["kind"].isin(list(kinds))]
     if data.empty:
-        raise InputError(f"no relative ratios for partner {partner} to plot")
+        raise InputError(f"no relative ratios for partner {focal} to plot")
     data = data.sort_values("relative_ratio", ascending=False).head(top).iloc[::-1]
     n = len(data)
     fig, axes = _new_figure(4.6, 0.24 * n + 0.3, left=3.6, top=0.85, bottom=0.55)
@@ -511,14 +529,14 @@ def plot_relative_ratios(
     ax.scatter(est[~sig], y[~sig], facecolor="white", edgecolor=GREY, s=26, zorder=3, label=f"q ≥ {alpha:g}")
     if "ratio" in data.columns:
         ax.scatter(data["ratio"], y, marker="|", color=OKABE_ITO["black"], s=40, zorder=2,
-                   label=f"{area_label(partner)} alone (post/pre)")
+                   label=f"{area_label(focal)} alone (post/pre)")
     ax.axvline(1, color=OKABE_ITO["black"], linewidth=0.8)
     name_col = "family_name" if "family_name" in data.columns else "family"
-    labels = [f"{_short(nm, 42)} ({fam})" for nm, fam in zip(data[name_col], data["family"])]
+    labels = [f"{_short(nm, 42)} ({fam})" for nm, fam in zip(data[name_col], data["family"], strict=True)]
     ax.set_yticks(y, labels, fontsize=7.5)
     ax.set_xscale("log")
     _log_axis(ax.xaxis)
-    ax.set_xlabel(f"relative ratio, log scale ({area_label(partner)}'s change ÷ the comparison partners'; "
+    ax.set_xlabel(f"relative ratio, log scale ({area_label(focal)}'s change ÷ the comparison partners'; "
                   "1 = same change)", fontsize=8)
     ax.tick_params(axis="x", labelsize=7.5)
     ax.grid(axis="x", color="#e5e5e5", linewidth=0.6)
@@ -528,32 +546,36 @@ def plot_relative_ratios(
     synth = _synthetic([compare], synthetic)
     level = int(round((1 - alpha) * 100))
     return _finish(
-        fig, title=f"Is it {area_label(partner)}-specific? Relative change by code family",
+        fig, title=f"Is it {area_label(focal)}-specific? Relative change by code family",
         subtitle=f"Top {n} families by relative ratio, with {level}% intervals; filled: significant after "
                  "Benjamini-Hochberg control",
-        source=source_line(flow="X", synthetic=synth, detail="mean monthly value, post window over pre window"),
+        source=source_line(reporter=s.reporter, flow=s.flow, synthetic=synth,
+                           detail="mean monthly value, post window over pre window"),
         synthetic=synth)
 
 
 def plot_event_study(
     event_study: pd.DataFrame,
+    study: Study | None = None,
     *,
     groups: Sequence[str] | None = None,
     ncols: int = 4,
-    partner: int = 112,
     alpha: float = 0.05,
     synthetic: bool | None = None,
+    **study_args: Unpack[StudyArgs],
 ) -> Figure:
     """Event-study coefficients by group: the focal partner's value relative to the controls in each
     quarter, against the reference period (ratio scale, 1 = no difference), with intervals.
 
-    Takes the ``event_study`` table of :func:`analysis.did.did`: one row per ``group`` and ``quarter`` with
-    ``ratio``, ``ratio_low`` and ``ratio_high`` (the reference quarter has ratio 1).
+    Takes the ``event_study`` table of :func:`analysis.did` (event_study.csv): one row per ``group`` and
+    ``quarter`` with ``ratio``, ``ratio_low`` and ``ratio_high`` (the reference quarter has ratio 1); the
+    study names the focal partner, the reporter and the flow for the labels.
 
     >>> import analysis
-    >>> tables = analysis.did(analysis.build_series(analysis.load_demo()), statsmodels=False)
-    >>> fig = plot_event_study(tables["event_study"], groups=["optics", "control_cars"])
+    >>> result = analysis.did(analysis.build_series(analysis.load_demo()))
+    >>> fig = plot_event_study(result.event_study, result.study, groups=["optics", "control_cars"])
     """
+    s = Study.resolve(study, **study_args)
     es = _event_frame(event_study)
     if groups is None:
         present = set(es["group"].unique())
@@ -566,7 +588,7 @@ def plot_event_study(
     ncols = max(1, min(ncols, max(n, 4)))  # at least 4 columns wide, so the title fits
     nrows = math.ceil(n / ncols)
     fig, axes = _new_figure(2.2, 1.4, nrows, ncols, sharey=True, top=0.9, bottom=0.62, hspace=0.5, wspace=0.2)
-    for ax, g in zip(axes.flat, groups):
+    for ax, g in zip(axes.flat, groups, strict=False):
         b = es[es["group"] == g].sort_values("date")
         ax.fill_between(b["date"], b["low"], b["high"], color=BAND_COLOR, alpha=0.35, linewidth=0, step=None)
         ax.plot(b["date"], b["ratio"], color=FOCAL_COLOR, linewidth=1.1, marker="o", markersize=2.2)
@@ -595,10 +617,11 @@ def plot_event_study(
     _legend(fig, handles)
     synth = _synthetic([event_study], synthetic)
     return _finish(
-        fig, title=f"Event study: {area_label(partner)} against the comparison partners, by group",
+        fig, title=f"Event study: {area_label(s.focal)} against the comparison partners, by group",
         subtitle=f"Quarterly value relative to the comparison partners, against the reference quarter (ratio, "
                  f"log scale), {level} intervals",
-        source=source_line(flow="X", synthetic=synth, detail="Poisson pseudo-maximum-likelihood event study"),
+        source=source_line(reporter=s.reporter, flow=s.flow, synthetic=synth,
+                           detail="Poisson pseudo-maximum-likelihood event study"),
         synthetic=synth)
 
 
@@ -628,23 +651,24 @@ def _event_frame(event_study: pd.DataFrame) -> pd.DataFrame:
 
 def plot_counterfactual(
     band: pd.DataFrame,
+    study: Study | None = None,
     *,
     title: str,
     flagged: Sequence[str | pd.Timestamp] = (),
-    reporter: int = 156,
-    flow: str = "X",
     note: str = "",
     synthetic: bool | None = None,
+    **study_args: Unpack[StudyArgs],
 ) -> Figure:
     """One series against its counterfactual: observed monthly value, the expected path and its band
     (the table of :func:`analysis.anomalies.counterfactual_band`: ``date, observed, expected, low, high``),
-    with the ``flagged`` months circled.
+    with the ``flagged`` months circled. The study names the reporter and the flow for the source line.
 
     >>> import analysis
     >>> series = analysis.build_series(analysis.load_demo())
-    >>> band = analysis.counterfactual_band(series, partner=112, family="HS901510")
-    >>> fig = plot_counterfactual(band, title="Rangefinders (HS901510)", flagged=["2023-06"])
+    >>> band = analysis.counterfactual_band(series, focal="Belarus", family="HS901510")
+    >>> fig = plot_counterfactual(band, focal="Belarus", title="Rangefinders (HS901510)", flagged=["2023-06"])
     """
+    s = Study.resolve(study, **study_args)
     need = {"date", "observed", "expected", "low", "high"}
     if need - set(band.columns):
         raise InputError(f"counterfactual band lacks column(s) {sorted(need - set(band.columns))}")
@@ -669,8 +693,8 @@ def plot_counterfactual(
     _style_time_axis(ax, b["date"])
     ax.legend(fontsize=7.5, frameon=False, loc="upper left")
     synth = _synthetic([band], synthetic)
-    return _finish(fig, title=title, subtitle=note, source=source_line(reporter=reporter, flow=flow, synthetic=synth),
-                   synthetic=synth)
+    return _finish(fig, title=title, subtitle=note,
+                   source=source_line(reporter=s.reporter, flow=s.flow, synthetic=synth), synthetic=synth)
 
 
 # --------------------------------------------------------------------------- output

@@ -124,7 +124,8 @@ def _read_families(path: Path, codes: pd.DataFrame, descriptions: pd.DataFrame, 
         identity.append(
             {"family_id": f"HS{row.code}", "name": desc[row.code], "group": row.group,
              "h5_codes": row.code, "h6_codes": row.code,
-             "basis": "same code in both editions; UNSD correlation links only into the sweep headings 8524, 8529.90, 8541.51/59 and 8549, left out"}
+             "basis": "same code in both editions; UNSD correlation links only into the sweep headings 8524, "
+                      "8529.90, 8541.51/59 and 8549, left out"}
         )
     fam = pd.concat([fam, pd.DataFrame(identity)], ignore_index=True)
     kinds = groups.set_index("group")["kind"]
@@ -184,7 +185,8 @@ def load_registry() -> Registry:
     for c in descriptions["code"]:
         _check_code(c, "hs_codes.csv")
     if descriptions["code"].duplicated().any():
-        raise RegistryError(f"hs_codes.csv: duplicate codes {sorted(descriptions.loc[descriptions['code'].duplicated(), 'code'])}")
+        dup = sorted(descriptions.loc[descriptions['code'].duplicated(), 'code'])
+        raise RegistryError(f"hs_codes.csv: duplicate codes {dup}")
     families = _read_families(folder / "families.csv", codes, descriptions, groups)
     code_family = _code_family(families)
     _validate(meta, codes, tiers, descriptions, code_family)

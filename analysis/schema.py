@@ -16,7 +16,11 @@ quantity.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -162,7 +166,8 @@ def _check_values(df: pd.DataFrame, source: str) -> None:
     if not code_ok.all():
         raise SchemaError(f"{source}: malformed HS code {df.loc[~code_ok, 'cmdCode'].iloc[0]!r}")
     if not df["flowCode"].isin(["X", "M", "RX", "RM", "DX", "FM"]).all():
-        raise SchemaError(f"{source}: unknown flowCode {df.loc[~df['flowCode'].isin(['X', 'M', 'RX', 'RM', 'DX', 'FM']), 'flowCode'].iloc[0]!r}")
+        bad = df.loc[~df['flowCode'].isin(['X', 'M', 'RX', 'RM', 'DX', 'FM']), 'flowCode'].iloc[0]
+        raise SchemaError(f"{source}: unknown flowCode {bad!r}")
     if (df["primaryValue"] < 0).any():
         raise SchemaError(f"{source}: negative primaryValue")
 
@@ -175,7 +180,44 @@ def empty_records() -> pd.DataFrame:
 
 
 def is_synthetic(frame: pd.DataFrame) -> bool:
-    """True when any row of ``frame`` (or the frame itself) is marked synthetic."""
+    """True when any row of ``frame``, or the frame itself (``attrs``), is marked synthetic: the one test."""
+    flag = bool(frame.attrs.get("synthetic", False))
     if "synthetic" in frame.columns and len(frame):
-        return bool(frame["synthetic"].any())
-    return bool(frame.attrs.get("synthetic", False))
+        flag = flag or bool(frame["synthetic"].astype(bool).any())
+    return flag
+
+
+_SECRET_FIELD = re.compile(r"(key|token|secret|password)$")
+
+
+def query_id(query: Mapping[str, Any], *, error: type[Exception] = SchemaError) -> str:
+    """Stable 16-hex-digit id of a query (the store's chunk id): any key order, list order, int or text values
+    give the same id; None values are dropped. A field named like an API key, an empty or nested query raise
+    ``error``.
+
+    Neutral ground for the fetch plan and the store, so planning a fetch does
+    not import the store; the algorithm is the store's chunk id, unchanged (ids
+    already stored stay valid): sha256 of the sorted, compact JSON of the
+    normalized fields (values as text, lists as sorted unique text).
+    """
+    return hashlib.sha256(query_text(query, error=error).encode("utf-8")).hexdigest()[:16]
+
+
+def query_text(query: Mapping[str, Any], *, error: type[Exception] = SchemaError) -> str:
+    """The normalized query as compact JSON (what :func:`query_id` hashes and the manifest records)."""
+    if not isinstance(query, Mapping) or not query:
+        raise error(f"a chunk query must be a non-empty dict, got {query!r}")
+    fields: dict[str, str | list[str]] = {}
+    for name, value in query.items():
+        name = str(name)
+        if _SECRET_FIELD.search(re.sub(r"[^a-z0-9]", "", name.lower())):
+            raise error(f"query field {name!r} looks like an API key: keys never enter the store")
+        if value is None:
+            continue
+        if isinstance(value, Mapping):
+            raise error(f"query field {name!r}: nested dicts are not allowed")
+        if isinstance(value, (list, tuple, set, frozenset, np.ndarray, pd.Index, pd.Series)):
+            fields[name] = sorted({str(v) for v in value})
+        else:
+            fields[name] = str(value)
+    return json.dumps(dict(sorted(fields.items())), sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -242,7 +242,7 @@ def _activity(weight: np.ndarray, X: np.ndarray, support: np.ndarray) -> np.ndar
     return ((weight * support) @ (X != 0).astype(float)) > 0
 
 
-def _irls(gram: "_Gram", X: np.ndarray, Y: np.ndarray, w: np.ndarray, eta: np.ndarray, mu: np.ndarray,
+def _irls(gram: _Gram, X: np.ndarray, Y: np.ndarray, w: np.ndarray, eta: np.ndarray, mu: np.ndarray,
           active: np.ndarray, todo: np.ndarray, *, mean, variance, loss, clip: float, tol: float, max_iter: int
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """Batched IRLS for a canonical-link GLM (one design X, S series), updating only unconverged series.
@@ -256,8 +256,9 @@ def _irls(gram: "_Gram", X: np.ndarray, Y: np.ndarray, w: np.ndarray, eta: np.nd
     beta = np.zeros((S, k))
     converged = np.zeros(S, dtype=bool)
     loss_old = np.full(S, np.inf)
-    it = 0
+    iterations = 0
     for it in range(1, max_iter + 1):
+        iterations = it
         e, m, y, ww, act = eta[todo], mu[todo], Y[todo], w[todo], active[todo]
         v = variance(m)
         W = ww * v
@@ -271,7 +272,7 @@ def _irls(gram: "_Gram", X: np.ndarray, Y: np.ndarray, w: np.ndarray, eta: np.nd
         todo = todo[~done]
         if len(todo) == 0:
             break
-    return beta, eta, mu, converged, it
+    return beta, eta, mu, converged, iterations
 
 
 def ppml_batch(Y: np.ndarray, X: np.ndarray, *, weight: np.ndarray | None = None, maxlags: int | None = None,
@@ -376,7 +377,7 @@ def fraclogit_batch(share: np.ndarray, total: np.ndarray, X: np.ndarray, *, time
     else:
         _, inv = np.unique(time, return_inverse=True)
         per_t = np.zeros((S, T))
-        np.add.at(per_t, (slice(None), inv), n)
+        np.add.at(per_t.T, inv, n.T)  # per_t[:, inv[k]] += n[:, k]
         n_obs = (per_t > 0).sum(axis=1)
     return BatchFit(beta, cov, n_obs, active.sum(axis=1), converged, active, L, it)
 

@@ -37,15 +37,14 @@ import io
 import json
 import os
 import re
-import tempfile
 import threading
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,9 +52,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ._io import TMP_SUFFIX, atomic_write
 from .errors import InputError, TradeflowsError
 from .periods import parse_period
-from .schema import COLUMNS, EXTRA, FIELDS, KEY, coerce_records, empty_records
+from .provenance import COVERAGE_COLUMNS, coverage_of
+from .schema import COLUMNS, EXTRA, FIELDS, KEY, coerce_records, empty_records, query_id, query_text
 
 try:  # POSIX only: cross-process lock
     import fcntl
@@ -69,30 +70,10 @@ MANIFEST_COLUMNS = ["chunk_id", "file", "source", "endpoint", "query", "fetched_
 """Columns of :meth:`Store.manifest` (``synthetic``: the chunk holds synthetic rows)."""
 
 VERIFY_COLUMNS = ["chunk_id", "file", "status"]
-COVERAGE_COLUMNS = ["reporter", "partner", "flow", "freq", "classification", "first_period",
-                    "last_period", "records", "synthetic"]
 PARQUET_COMPRESSION = "zstd"
-
-
-def coverage_of(records: pd.DataFrame) -> pd.DataFrame:
-    """Coverage of a tidy record frame: one row per reporter, partner, flow, frequency and HS edition
-    (``COVERAGE_COLUMNS``), with the first and last period and the number of records."""
-    keys = ["reporterCode", "partnerCode", "flowCode", "freqCode", "classificationCode"]
-    if records.empty:
-        return pd.DataFrame(columns=COVERAGE_COLUMNS)
-    cov = (records.groupby(keys, dropna=False, sort=True)
-           .agg(first_period=("period", "min"), last_period=("period", "max"),
-                records=("period", "size"), synthetic=("synthetic", "any"))
-           .reset_index()
-           .rename(columns=dict(zip(keys, COVERAGE_COLUMNS))))
-    cov["records"] = cov["records"].astype("int64")
-    return cov[COVERAGE_COLUMNS]
-
-
 _DTYPES = {**FIELDS, **EXTRA}
 _CHUNK_ID = re.compile(r"^[0-9a-f]{16}$")
-_SECRET_NAME = re.compile(r"(key|token|secret|password)$")
-_TMP_SUFFIX = ".tmp"
+
 _THREAD_LOCK = threading.RLock()
 
 
@@ -141,32 +122,12 @@ def default_store_dir(root: str | Path | None = None) -> Path:
 
 # --------------------------------------------------------------------------- small helpers
 
-def _normalize_query(query: Mapping[str, Any]) -> dict[str, str | list[str]]:
-    """Sorted keys, values as text, lists as sorted unique text; None values dropped; keys refused."""
-    if not isinstance(query, Mapping) or not query:
-        raise StoreError(f"a chunk query must be a non-empty dict, got {query!r}")
-    out: dict[str, str | list[str]] = {}
-    for name, value in query.items():
-        name = str(name)
-        if _SECRET_NAME.search(re.sub(r"[^a-z0-9]", "", name.lower())):
-            raise StoreError(f"query field {name!r} looks like an API key: keys never enter the store")
-        if value is None:
-            continue
-        if isinstance(value, Mapping):
-            raise StoreError(f"query field {name!r}: nested dicts are not allowed")
-        if isinstance(value, (list, tuple, set, frozenset, np.ndarray, pd.Index, pd.Series)):
-            out[name] = sorted({str(v) for v in value})
-        else:
-            out[name] = str(value)
-    return dict(sorted(out.items()))
-
-
 def _query_text(query: Mapping[str, Any]) -> str:
-    return json.dumps(_normalize_query(query), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return query_text(query, error=StoreError)
 
 
 def _utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def _timestamp(text: str | None) -> pd.Timestamp:
@@ -204,31 +165,6 @@ def _comtradeapicall_version() -> str | None:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _fsync_dir(folder: Path) -> None:
-    with suppress(OSError):  # not possible on every platform; the rename is still atomic
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that ``path`` holds either its old or its new content, never half."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
 
 
 def _to_records(records: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -328,9 +264,11 @@ class _Filter:
         if self.start is not None and self.end is not None and self.start > self.end:
             raise InputError(f"period range {start} to {end} is reversed")
         if self.start is not None:
-            self.parts.append(pc.field("period_date") >= pa.scalar(self.start.as_unit("ns").to_datetime64(), pa.timestamp("ns")))
+            start = pa.scalar(self.start.as_unit("ns").to_datetime64(), pa.timestamp("ns"))
+            self.parts.append(pc.field("period_date") >= start)
         if self.end is not None:
-            self.parts.append(pc.field("period_date") <= pa.scalar(self.end.as_unit("ns").to_datetime64(), pa.timestamp("ns")))
+            end = pa.scalar(self.end.as_unit("ns").to_datetime64(), pa.timestamp("ns"))
+            self.parts.append(pc.field("period_date") <= end)
 
     def _text_set(self, field: str, value: Any, allowed: set[str]) -> set[str] | None:
         if value is None:
@@ -340,7 +278,8 @@ class _Filter:
             raise InputError(f"{field}: an empty list selects nothing (leave it out to read all)")
         bad = wanted - allowed
         if bad:
-            raise InputError(f"{field}: unknown value(s) {', '.join(sorted(bad))} (expected {', '.join(sorted(allowed))})")
+            raise InputError(f"{field}: unknown value(s) {', '.join(sorted(bad))} "
+                             f"(expected {', '.join(sorted(allowed))})")
         self.parts.append(pc.field(field).isin(sorted(wanted)))
         return wanted
 
@@ -387,7 +326,7 @@ class Store:
     def chunk_id(query: dict) -> str:
         """Stable 16-hex-digit id of a query: the same query (any key order, list order, int or
         text values) gives the same id. A field named like an API key is refused."""
-        return _sha256(_query_text(query).encode("utf-8"))[:16]
+        return query_id(query, error=StoreError)
 
     @property
     def chunks_dir(self) -> Path:
@@ -422,7 +361,7 @@ class Store:
 
     def _save(self, entries: Mapping[str, Mapping[str, Any]]) -> None:
         doc = {"format": MANIFEST_FORMAT, "chunks": dict(sorted(entries.items()))}
-        _atomic_write(self.manifest_path, json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8"))
+        atomic_write(self.manifest_path, json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8"))
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -445,8 +384,8 @@ class Store:
         if self._swept:
             return
         listed = {Path(e["file"]).name for e in entries.values()}
-        for path in list(self.chunks_dir.iterdir()) + list(self.root.glob(f".{MANIFEST_NAME}.*{_TMP_SUFFIX}")):
-            stray = path.name.endswith(_TMP_SUFFIX) or (path.suffix == ".parquet" and path.name not in listed)
+        for path in list(self.chunks_dir.iterdir()) + list(self.root.glob(f".{MANIFEST_NAME}.*{TMP_SUFFIX}")):
+            stray = path.name.endswith(TMP_SUFFIX) or (path.suffix == ".parquet" and path.name not in listed)
             if stray and path.is_file():
                 with suppress(OSError):
                     path.unlink()
@@ -523,7 +462,7 @@ class Store:
             self._sweep(entries)
             old = entries.get(chunk_id)
             path = self.root / entry["file"]
-            _atomic_write(path, data)
+            atomic_write(path, data)
             try:
                 self._link(entries, entry, _key_hashes(frame))
                 entries[chunk_id] = entry

@@ -38,6 +38,16 @@ from analysis.series import SERIES_COLUMNS  # noqa: E402
 SEASON = np.array([0.9, 0.7, 1.05, 1.0, 1.0, 1.02, 1.03, 1.03, 1.02, 1.05, 1.08, 1.15])
 
 
+def partner_codes(n: int) -> np.ndarray:
+    """``n`` real Comtrade area codes (China and World excluded) to stand for synthetic partners: the first
+    plays the focal partner, the next 12 the comparison partners."""
+    areas = registry.areas()["code"].astype(int)
+    codes = np.sort(areas[~areas.isin([0, 156])].unique())
+    if n > len(codes):
+        raise SystemExit(f"at most {len(codes)} synthetic partners (one per Comtrade area code)")
+    return codes[:n].astype(np.int64)
+
+
 def synthetic_series(n_partners: int = 200, n_families: int = 60, start: str = "2017-01", months: int = 102, *,
                      rho: float = 0.3, sigma: float | tuple[float, float] = (0.15, 0.35), trend_mean: float = 0.04,
                      trend_sd: float = 0.03,
@@ -45,10 +55,10 @@ def synthetic_series(n_partners: int = 200, n_families: int = 60, start: str = "
                      seed: int = 1) -> pd.DataFrame:
     """A SYNTHETIC series frame: China's monthly exports to ``n_partners`` x ``n_families`` series.
 
-    Partner codes are 1..n_partners (partner 1 plays the focal partner,
-    2..13 the comparison partners in the benchmark); families are the
+    Partners are :func:`partner_codes` (the first plays the focal partner,
+    the next 12 the comparison partners in the benchmark); families are the
     registry's first ``n_families`` families, control families included.
-    ``effects`` maps partner code -> multiplicative factor from 2022-03 on (all
+    ``effects`` maps partner position (1 = the first) -> multiplicative factor from 2022-03 on (all
     families). ``shock_df`` gives Student-t shocks (heavy tails) instead of
     normal ones. Zero months appear where the value is small
     (P(present) = 1 - exp(-value / zero_scale)), as in Comtrade.
@@ -85,7 +95,7 @@ def synthetic_series(n_partners: int = 200, n_families: int = 60, start: str = "
     value[..., jan + 1] = both
     frame = pd.DataFrame({
         "reporter_code": np.int64(156),
-        "partner_code": np.repeat(np.arange(1, P + 1, dtype=np.int64), F * T),
+        "partner_code": np.repeat(partner_codes(P), F * T),
         "flow_code": "X",
         "family_id": np.tile(np.repeat(fams["family_id"].to_numpy(), T), P),
         "group": np.tile(np.repeat(fams["group"].to_numpy(), T), P),
@@ -190,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nlarge SYNTHETIC panel: {args.partners} partners x {big['family_id'].nunique()} families x "
           f"{args.months} months = {n_series:,} series, {len(big):,} rows, generated in "
           f"{time.perf_counter() - t0:.1f} s")
-    config = {"focal": 1, "controls": list(range(2, 14))}
+    codes = partner_codes(args.partners)
+    config = {"focal": int(codes[0]), "controls": codes[1:13].tolist()}
     res = run("large panel (SYNTHETIC series frame)", big, anomalies=anomalies, **config)
     met = res["total"] < 120 and res["rss_mb"] < 2048
     ok &= met

@@ -1,7 +1,7 @@
 """How many Comtrade API calls the full default study needs, against the floors any plan must meet.
 
-The default study: China (156) exports to Belarus and the comparison partners
-(analysis.countries.DEFAULT_PARTNERS), every registry code in the edition
+The default study (analysis.study.Study()): China (156) exports to its
+partners study.partners, Belarus and the 12 comparison partners, every registry code in the edition
 China reports each year (H5 to 2021, H6 from 2022), monthly, 2017-01 to the
 latest month. No call is made: the latest month is not known offline, so it
 defaults to last month (pass --end YYYY-MM for another).
@@ -23,8 +23,8 @@ import pandas as pd
 
 from analysis.comtrade import CAPS, MAX_URL, minimum_calls
 from analysis.comtrade.perform import DEFAULT_CALLS_PER_MINUTE, DEFAULT_DAILY_QUOTA
-from analysis.countries import DEFAULT_PARTNERS
-from analysis.fetch import plan_calls
+from analysis.fetching import plan_calls
+from analysis.study import Study
 
 
 def main() -> None:
@@ -33,13 +33,15 @@ def main() -> None:
     parser.add_argument("--end", default=last_month, help=f"last month of the study (default {last_month})")
     args = parser.parse_args()
 
-    print(f"default study: reporter 156, flow X, {len(DEFAULT_PARTNERS)} partners, monthly 2017-01 to {args.end}")
+    study = Study()
+    print(f"default study: reporter {study.reporter}, flow {study.flow}, {len(study.partners)} partners "
+          f"(focal {study.focal} + {len(study.controls)} controls), monthly 2017-01 to {args.end}")
     header = (f"{'endpoint':<9}{'cap':>9}{'calls':>7}{'floor cap':>11}{'floor 12p':>11}{'floor':>7}"
               f"{'over floor':>12}{'max bound':>11}{'max URL':>9}{'plan s':>8}")
     print(header)
     for endpoint in ("preview", "keyed"):
         t0 = time.perf_counter()
-        plan = plan_calls(end=args.end, endpoint=endpoint)
+        plan = plan_calls(study, end=args.end, endpoint=endpoint)
         seconds = time.perf_counter() - t0
         low = minimum_calls(plan)
         cap = CAPS[endpoint]

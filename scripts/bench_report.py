@@ -19,7 +19,8 @@ matplotlib.use("Agg")
 
 from analysis.demo import load_demo  # noqa: E402
 from analysis.pipeline import analyze  # noqa: E402
-from analysis.report import describe, write_report  # noqa: E402
+from analysis.provenance import describe_source  # noqa: E402
+from analysis.report import write_report  # noqa: E402
 from analysis.series import build_series  # noqa: E402
 
 
@@ -38,7 +39,7 @@ def main() -> int:
         times[f"  analyze: {step}"] = seconds
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        out = write_report(result, Path(tmp) / "report", source=describe(records, origin="demo"))
+        out = write_report(result, Path(tmp) / "report", source=describe_source(records, origin="demo"))
         times["write report"] = time.perf_counter() - t0
         n_fig = len(list((out / "figures").glob("*.png")))
         html_mb = (out / "report.html").stat().st_size / 2**20

@@ -30,29 +30,29 @@ import tempfile
 from pathlib import Path
 
 CHECK_ID = "tf-render-check"
-_CHECK_SCRIPT = """
+_CHECK_SCRIPT = f"""
 <script>
-window.addEventListener('load', function () {
+window.addEventListener('load', function () {{
   var imgs = Array.prototype.slice.call(document.images);
-  var broken = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); });
+  var broken = imgs.filter(function (i) {{ return !(i.complete && i.naturalWidth > 0); }});
   var tables = document.querySelectorAll('table');
   var rows = document.querySelectorAll('table tbody tr');
   var first = document.body.firstElementChild;
-  var narrow = imgs.filter(function (i) { return i.getBoundingClientRect().width < 300; }).length;
-  var out = {images: imgs.length, broken: broken.length,
-             broken_alt: broken.map(function (i) { return i.alt.slice(0, 80); }),
+  var narrow = imgs.filter(function (i) {{ return i.getBoundingClientRect().width < 300; }}).length;
+  var out = {{images: imgs.length, broken: broken.length,
+             broken_alt: broken.map(function (i) {{ return i.alt.slice(0, 80); }}),
              narrow_images: narrow, tables: tables.length, table_rows: rows.length,
              first_element: first ? (first.className || first.tagName) : '',
              first_text: first ? first.textContent.trim().slice(0, 160) : '',
              height: Math.max(document.body.scrollHeight, document.documentElement.scrollHeight),
-             width: document.documentElement.scrollWidth};
+             width: document.documentElement.scrollWidth}};
   var pre = document.createElement('pre');
-  pre.id = '%s';
+  pre.id = '{CHECK_ID}';
   pre.textContent = JSON.stringify(out);
   document.body.appendChild(pre);
-});
+}});
 </script>
-""" % CHECK_ID
+"""
 
 
 def find_chromium() -> str | None:

@@ -74,8 +74,8 @@ def truths_for(kind: str, truth: pd.DataFrame, tested: pd.DataFrame, post_start:
     t = truth[truth["kind"].isin(TARGETS[kind])]
     if kind == "counterfactual_excess":
         t = t[t["start"] >= post_start]
-        done = set(zip(tested["partner_code"], tested["family"]))
-        t = t[[(p, f) in done for p, f in zip(t["partner_code"], t["family_id"])]]
+        done = set(zip(tested["partner_code"], tested["family"], strict=False))
+        t = t[[(p, f) in done for p, f in zip(t["partner_code"], t["family_id"], strict=False)]]
     return t
 
 
@@ -103,7 +103,7 @@ def match(kind: str, findings: pd.DataFrame, truth: pd.DataFrame) -> tuple[np.nd
 
 def planted_series(truth: pd.DataFrame) -> set:
     """(reporter, partner, family) of every planted effect, in both directions (so mirror effects mark both sides)."""
-    planted = set(zip(truth["reporter_code"], truth["partner_code"], truth["family_id"]))
+    planted = set(zip(truth["reporter_code"], truth["partner_code"], truth["family_id"], strict=False))
     planted |= {(p, r, f) for r, p, f in planted}
     return planted
 
@@ -112,9 +112,10 @@ def on_null_series(findings: pd.DataFrame) -> pd.DataFrame:
     """Findings on series with no planted effect, with whether the family changed codes at the HS 2022 break."""
     planted = planted_series(ground_truth())
     null = findings[[(r, p, f) not in planted for r, p, f in
-                     zip(findings["reporter_code"], findings["partner_code"], findings["family"])]].copy()
+                     zip(findings["reporter_code"], findings["partner_code"], findings["family"], strict=False)]].copy()
     fam = registry.families().set_index("family_id")
-    split = {f for f, a, b in zip(fam.index, fam["h5_codes"], fam["h6_codes"]) if len(a.split()) != len(b.split())}
+    split = {f for f, a, b in zip(fam.index, fam["h5_codes"], fam["h6_codes"], strict=True)
+             if len(a.split()) != len(b.split())}
     null["hs_break_family"] = null["family"].isin(split)
     return null
 
@@ -122,7 +123,7 @@ def on_null_series(findings: pd.DataFrame) -> pd.DataFrame:
 def validate(series: pd.DataFrame, alpha: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-detector precision/recall table and the findings."""
     truth = ground_truth()
-    tested = find_anomalies(series, partners=None, alpha=alpha, all_tested=True)
+    tested = find_anomalies(series, partners=None, alpha=alpha, all_tested=True).findings
     findings = tested[tested["q_value"] < alpha]
     planted = planted_series(truth)
     rows = []
@@ -132,7 +133,7 @@ def validate(series: pd.DataFrame, alpha: float = 0.05) -> tuple[pd.DataFrame, p
         t = truths_for(kind, truth, tk).reset_index(drop=True)
         f_ok, t_ok = match(kind, f, t)
         is_null = np.array([(r, p, fam) not in planted for r, p, fam in
-                            zip(tk["reporter_code"], tk["partner_code"], tk["family"])], dtype=bool)
+                            zip(tk["reporter_code"], tk["partner_code"], tk["family"], strict=False)], dtype=bool)
         null_found = int(((tk["q_value"] < alpha).to_numpy() & is_null).sum())
         by = t["partner_code"].eq(BELARUS) | t["reporter_code"].eq(BELARUS)
         rows.append({
@@ -156,9 +157,9 @@ def bench(n_seeds: int = 8) -> None:
     big = pd.concat(frames, ignore_index=True)
     big.attrs["synthetic"] = True
     n = big.groupby(["partner_code", "family_id"]).ngroups
-    for focal, label in ((112, "counterfactual on Belarus only"), (None, "counterfactual on every series")):
+    for scope, label in (("focal", "counterfactual on Belarus only"), ("all", "counterfactual on every series")):
         t0 = time.perf_counter()
-        out = find_anomalies(big, focal=focal)
+        out = find_anomalies(big, counterfactual_scope=scope).findings
         print(f"bench: {n} series, {label}: {time.perf_counter() - t0:.1f} s, {len(out)} findings")
 
 

@@ -31,13 +31,17 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_analysis import synthetic_series  # noqa: E402
+from bench_analysis import partner_codes, synthetic_series  # noqa: E402
 
 from analysis import demo  # noqa: E402
-from analysis.compare import before_after_design, compare, study_panel  # noqa: E402
-from analysis.did import did  # noqa: E402
+from analysis.comparison import before_after_design, compare, study_panel  # noqa: E402
+from analysis.diffindiff import did  # noqa: E402
 from analysis.series import build_series  # noqa: E402
 from analysis.stats import fixed_b_reference, hac_lags, ppml_batch, t_pvalues  # noqa: E402
+from analysis.study import Study  # noqa: E402
+
+SIM = Study(focal=int(partner_codes(1)[0]), controls=partner_codes(13)[1:].tolist())
+"""The simulations' study: the first synthetic partner as the focal partner, the next 12 as comparison partners."""
 
 pd.set_option("display.width", 200)
 pd.set_option("display.max_columns", 30)
@@ -79,8 +83,8 @@ def known_answers(quick: bool) -> None:
 
     n_fam = 60 if quick else 100
     s = synthetic_series(40, n_fam, rho=0.3, sigma=0.3, trend_mean=0.0, trend_sd=0.0, effects={1: 1.5}, seed=11)
-    out = compare(s, focal=1, controls=list(range(2, 14)))
-    f1 = out[out["partner_code"] == 1]
+    out = compare(s, SIM).table
+    f1 = out[out["partner_code"] == SIM.focal]
     cover = ((f1["ratio_low"] <= 1.5) & (f1["ratio_high"] >= 1.5)).mean()
     cover_rel = ((f1["relative_low"] <= 1.5) & (f1["relative_high"] >= 1.5)).mean()
     print(f"simulated x1.5 from 2022-03 for one partner, {len(f1)} families, AR(1) 0.3 noise: "
@@ -107,10 +111,10 @@ def monte_carlo(quick: bool) -> None:
     rows = []
     for i, (label, kw) in enumerate(variants):
         s = synthetic_series(n_p, n_f, trend_mean=0.0, trend_sd=0.0, seed=100 + i, **kw)
-        out = compare(s, focal=1, controls=list(range(2, 14)))
+        out = compare(s, SIM).table
         tested = out["p_value"].notna()
         # the textbook settings on the same series: floor(4 (T/100)^(2/9)) lags, normal reference
-        panel = study_panel(s, focal=1, controls=list(range(2, 14)))
+        panel = study_panel(s, SIM)
         d = before_after_design(panel)
         Y = panel.Y.reshape(-1, panel.Y.shape[2])[:, d.cols]
         ok = (Y[:, d.post == 0].sum(1) > 0) & (Y[:, d.post == 1].sum(1) > 0)
@@ -146,7 +150,7 @@ def _expected_factor(start: str, factor: float, post: pd.DatetimeIndex) -> float
 def demo_checks() -> tuple[pd.DataFrame, pd.DataFrame]:
     section("3. Demo panel (SYNTHETIC): planted effects, the cars shock, null families")
     series = build_series(demo.load_demo())
-    comp = compare(series)
+    comp = compare(series).table
     gt = demo.ground_truth()
     # the same panel generated without the Belarus level shifts: separates the plant from the demo's trends
     saved = demo._EFFECTS
@@ -155,7 +159,7 @@ def demo_checks() -> tuple[pd.DataFrame, pd.DataFrame]:
         unplanted = build_series(demo._generate.__wrapped__(demo.SEED))
     finally:
         demo._EFFECTS = saved
-    base = compare(unplanted)
+    base = compare(unplanted).table
     bel = comp[comp["is_focal"]].set_index("family")
     bel0 = base[base["is_focal"]].set_index("family")
     post = pd.date_range("2022-03", "2025-06", freq="MS")
@@ -184,7 +188,7 @@ def demo_checks() -> tuple[pd.DataFrame, pd.DataFrame]:
 
     cars = bel[bel.index.str.startswith("HS8703")]
     cis = [398, 417, 860, 762, 51, 31, 498]
-    cars_cis = compare(series, partners=[112], controls=cis).set_index("family")
+    cars_cis = compare(series, partners=[112], controls=cis).table.set_index("family")
     cars_cis = cars_cis[cars_cis.index.str.startswith("HS8703")]
     print("\nCars (x3.5 for every CIS partner from 2022-06, planted as a common shock):")
     print(pd.DataFrame({
@@ -221,10 +225,10 @@ def placebos(series: pd.DataFrame, quick: bool) -> None:
     t0 = time.perf_counter()
     for j in fakes:
         others = [c for c in controls if c != j]
-        out = did(series, focal=j, controls=others, statsmodels=not quick)
-        fam_rows.append(out["family"].assign(fake=j))
-        es_rows.append(out["event_study"].assign(fake=j))
-        td_rows.append(out["triple_diff"].assign(fake=j))
+        out = did(series, focal=j, controls=others, cross_check="none" if quick else "all")
+        fam_rows.append(out.family.assign(fake=j))
+        es_rows.append(out.event_study.assign(fake=j))
+        td_rows.append(out.triple_diff.assign(fake=j))
     fam = pd.concat(fam_rows)
     fam = fam[~fam["family"].isin(planted)]
     print(f"{len(fakes)} fake focal partners x {fam['family'].nunique()} null families = {len(fam)} tests "

@@ -1,18 +1,31 @@
 """Anomaly detectors: the findings table, hand-made series with known answers, and the demo's planted effects."""
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load_script
 
-from analysis.anomalies import FINDING_COLUMNS, KINDS, AnomalyError, counterfactual_band, find_anomalies
-from analysis.anomalies import counterfactual, mirror_gap
-from analysis.anomalies.common import ar1_noise, panel, resolve_windows
 from analysis import demo
+from analysis.anomalies import (
+    FINDING_COLUMNS,
+    KINDS,
+    AnomalyError,
+    counterfactual,
+    counterfactual_band,
+    find_anomalies,
+    mirror_gap,
+)
+from analysis.anomalies.common import ar1_noise, panel
 from analysis.errors import InputError
 from analysis.series import SERIES_COLUMNS, merge_jan_feb
-from conftest import load_script
+from analysis.study import Study
+
+
+def find(*args, **kwargs) -> pd.DataFrame:
+    """The findings table of :func:`find_anomalies`."""
+    return find_anomalies(*args, **kwargs).findings
+
 
 DATES = pd.date_range("2017-01", "2025-06", freq="MS")
 SEASON = np.log(demo.SEASON)
@@ -59,9 +72,15 @@ def demo_validation(demo_series):
 
 
 def test_findings_table_ranked_and_synthetic(demo_series):
-    found = find_anomalies(demo_series)
+    result = find_anomalies(demo_series)
+    found = result.findings
     assert list(found.columns) == FINDING_COLUMNS
-    assert found["synthetic"].all() and found.attrs["synthetic"] is True
+    assert found["synthetic"].all() and result.synthetic is True
+    assert result.study.focal == 112 and result.config.detectors == KINDS
+    tidy = result.tidy()
+    assert len(tidy) == len(found) and set(tidy["term"]) == set(found["kind"]) and tidy["synthetic"].all()
+    html = result._repr_html_()
+    assert "SYNTHETIC" in html and "<table" in html
     assert set(found["kind"]) <= set(KINDS) and (found["q_value"] < 0.05).all()
     for _, block in found.groupby("kind"):
         assert block["rank"].tolist() == list(range(1, len(block) + 1))
@@ -117,7 +136,7 @@ def test_clean_step_found_at_its_month_with_its_size():
     usd = noise_panel(60, seed=1)
     at = DATES.get_loc(pd.Timestamp("2021-05-01"))
     usd[at:, :3] *= np.array([2.5, 4.0, 0.4])
-    found = find_anomalies(frame(usd), detectors=["level_shift"])
+    found = find(frame(usd), detectors=["level_shift"])
     steps = found.set_index("family")
     for fam, factor in (("HS990000", 2.5), ("HS990001", 4.0), ("HS990002", 0.4)):
         row = steps.loc[fam]
@@ -129,7 +148,7 @@ def test_clean_step_found_at_its_month_with_its_size():
 def test_level_shift_of_quantity_says_unit_value_flat():
     usd = noise_panel(30, seed=2)
     usd[60:, 0] *= 3.0
-    found = find_anomalies(frame(usd), detectors=["level_shift", "unit_value"])
+    found = find(frame(usd), detectors=["level_shift", "unit_value"])
     assert found["kind"].tolist().count("level_shift") >= 1
     assert "USD/kg flat" in found.loc[found["family"] == "HS990000", "detail"].iloc[0]
     assert not (found["kind"] == "unit_value").any()
@@ -141,7 +160,7 @@ def test_single_spike_found_in_its_month():
     usd = noise_panel(60, seed=3, sigma=0.15)
     at = DATES.get_loc(pd.Timestamp("2020-09-01"))
     usd[at, 5] *= 6.0
-    found = find_anomalies(frame(usd), detectors=["spike"])
+    found = find(frame(usd), detectors=["spike"])
     assert found["family"].tolist() == ["HS990005"]
     row = found.iloc[0]
     assert row["period"] == "2020-09" and row["size_low"] <= 6.0 <= row["size_high"]
@@ -151,7 +170,7 @@ def test_spike_in_january_is_reported_as_the_merged_pair():
     usd = noise_panel(40, seed=4, sigma=0.15)
     jan = DATES.get_loc(pd.Timestamp("2023-01-01"))
     usd[jan, 0] *= 12.0  # merged with February: each month shows half
-    found = find_anomalies(frame(usd), detectors=["spike"])
+    found = find(frame(usd), detectors=["spike"])
     row = found[found["family"] == "HS990000"].iloc[0]
     assert row["period"] == "2023-01" and "January-February" in row["detail"]
 
@@ -159,8 +178,8 @@ def test_spike_in_january_is_reported_as_the_merged_pair():
 @pytest.mark.parametrize("seed", [11, 12, 13, 14, 15])
 def test_pure_noise_gives_nothing_much(seed):
     """No effect anywhere: across five seeds and all detectors at most one finding per seed."""
-    found = find_anomalies(frame(noise_panel(150, seed=seed)), detectors=[k for k in KINDS if k != "mirror_gap"],
-                           focal=None)
+    found = find(frame(noise_panel(150, seed=seed)), detectors=[k for k in KINDS if k != "mirror_gap"],
+                           counterfactual_scope="all")
     assert len(found) <= 1, found[["kind", "family", "period", "q_value"]]
 
 
@@ -172,7 +191,7 @@ def test_new_flow_found_from_its_first_month_and_one_shipment_is_not():
     usd[:start, 0] = 0.0
     usd[:, 1] = 0.0
     usd[DATES.get_loc(pd.Timestamp("2023-05-01")), 1] = 5e6  # a single big shipment
-    found = find_anomalies(frame(usd), detectors=["new_flow"])
+    found = find(frame(usd), detectors=["new_flow"])
     assert found["family"].tolist() == ["HS990000"]
     assert found.iloc[0]["period"] == "2022-08"
 
@@ -182,8 +201,8 @@ def test_new_flow_thresholds_are_parameters():
     start = DATES.get_loc(pd.Timestamp("2022-05-01"))
     usd[:start, 0] = 0.0
     usd[:, 0] *= 15_000 / usd[start:, 0].mean()
-    assert find_anomalies(frame(usd), detectors=["new_flow"]).empty  # 15k USD a month: below 25k
-    assert len(find_anomalies(frame(usd), detectors=["new_flow"], material_usd=5_000)) == 1
+    assert find(frame(usd), detectors=["new_flow"]).empty  # 15k USD a month: below 25k
+    assert len(find(frame(usd), detectors=["new_flow"], options={"material_usd": 5_000})) == 1
 
 
 # ---------------------------------------------------- hand-made: unit value --
@@ -194,7 +213,7 @@ def test_unit_value_shift_with_flat_value():
     kg = usd / 40.0 * np.exp(rng.normal(0, 0.05, usd.shape))
     at = DATES.get_loc(pd.Timestamp("2023-04-01"))
     kg[at:, 2] /= 3.0  # a third of the weight for the same value: USD/kg x3
-    found = find_anomalies(frame(usd, kg=kg), detectors=["unit_value"])
+    found = find(frame(usd, kg=kg), detectors=["unit_value"])
     assert found["family"].tolist() == ["HS990002"]
     row = found.iloc[0]
     assert abs((pd.Period(row["period"], "M") - pd.Period("2023-04", "M")).n) <= 2
@@ -205,7 +224,7 @@ def test_months_without_weight_are_excluded():
     usd = noise_panel(10, seed=8)
     kg = usd / 40.0
     kg[::3, 0] = np.nan  # a third of the months report no weight: series 0 is not tested
-    tested = find_anomalies(frame(usd, kg=kg), detectors=["unit_value"], all_tested=True)
+    tested = find(frame(usd, kg=kg), detectors=["unit_value"], all_tested=True)
     assert "HS990000" not in set(tested["family"]) and len(tested) == 9
 
 
@@ -227,7 +246,7 @@ def _mirror_frame(gap_factor: float, gap_years: tuple[int, int] = (2019, 2021), 
 
 
 def test_mirror_gap_found_with_its_years_and_size():
-    found = find_anomalies(_mirror_frame(2.5), detectors=["mirror_gap"])
+    found = find(_mirror_frame(2.5), detectors=["mirror_gap"])
     assert found["family"].tolist() == ["HS990000"]
     row = found.iloc[0]
     assert (row["reporter_code"], row["partner_code"]) == (156, 112)
@@ -236,8 +255,8 @@ def test_mirror_gap_found_with_its_years_and_size():
 
 
 def test_mirror_cif_fob_margin_alone_is_not_a_gap():
-    assert find_anomalies(_mirror_frame(1.0), detectors=["mirror_gap"]).empty
-    assert find_anomalies(_mirror_frame(1.3), detectors=["mirror_gap"]).empty  # within the ordinary mirror noise
+    assert find(_mirror_frame(1.0), detectors=["mirror_gap"]).empty
+    assert find(_mirror_frame(1.3), detectors=["mirror_gap"]).empty  # within the ordinary mirror noise
 
 
 def test_mirror_gap_needs_the_partner_to_report():
@@ -254,7 +273,7 @@ def test_counterfactual_excess_on_the_focal_partner_only():
     other = frame(usd, partner=398)
     both = pd.concat([focal, other], ignore_index=True)
     both.attrs["synthetic"] = True
-    found = find_anomalies(both, detectors=["counterfactual_excess"])
+    found = find(both, detectors=["counterfactual_excess"])
     assert found["family"].tolist() == ["HS990000"] and (found["partner_code"] == 112).all()
     row = found.iloc[0]
     assert row["period"] == "2022-03" and row["size"] > 2 and row["observed_usd"] > row["expected_high"]
@@ -264,9 +283,10 @@ def test_counterfactual_projection_matches_statsmodels_sarimax():
     """The vectorised model is a regression with AR(1) errors: statsmodels' SARIMAX fits the same thing."""
     from statsmodels.tsa.statespace.sarimax import SARIMAX
 
-    p = panel(frame(noise_panel(1, seed=12, sigma=0.15)), reporter=156, flow="X")  # Jan/Feb merged
+    p = panel(frame(noise_panel(1, seed=12, sigma=0.15)), Study())  # Jan/Feb merged
     usd, dates = p.usd, p.dates
-    pre, post = resolve_windows(dates)
+    study = Study().closed(dates.max())
+    pre, post = study.pre, study.post
     proj = counterfactual.project(usd, dates, pre, post, n_sim=4000, bands=True)
     in_pre = (dates >= pre.start) & (dates <= pre.end) & (dates.month != 2)
     y = np.log(usd[in_pre, 0])
@@ -286,36 +306,38 @@ def test_counterfactual_projection_matches_statsmodels_sarimax():
 
 
 def test_counterfactual_band_for_charts(demo_series):
-    band = counterfactual_band(demo_series, reporter=156, partner=112, family="HS854231")
+    band = counterfactual_band(demo_series, reporter=156, focal=112, family="HS854231")
     assert list(band.columns) == ["date", "observed", "expected", "low", "high", "synthetic"]
-    assert band["synthetic"].all() and band.attrs["synthetic"] is True
+    assert band["synthetic"].all()
+    pd.testing.assert_frame_equal(band, counterfactual_band(demo_series, focal="Belarus", family="HS854231"))
     assert band["date"].min() == pd.Timestamp("2019-01-01") and band["date"].max() == pd.Timestamp("2025-06-01")
     assert band["expected"].notna().all()
     assert ((band["low"] <= band["expected"]) & (band["expected"] <= band["high"])).all()
     with pytest.raises(InputError, match="no series"):
-        counterfactual_band(demo_series, partner=112, family="NOPE")
+        counterfactual_band(demo_series, focal=112, family="NOPE")
     with pytest.raises(InputError, match="too few positive months"):
-        counterfactual_band(demo_series, partner=112, family="F8514OTHER")
+        counterfactual_band(demo_series, focal=112, family="F8514OTHER")
 
 
 # ------------------------------------------------------------------ errors --
 
 def test_bad_input_is_one_clear_error(demo_series):
     with pytest.raises(AnomalyError, match="unknown detector"):
-        find_anomalies(demo_series, detectors=["wiggle"])
-    with pytest.raises(AnomalyError, match="alpha"):
-        find_anomalies(demo_series, detectors=["new_flow"], alpha=2)
-    with pytest.raises(AnomalyError, match="must end before"):
-        find_anomalies(demo_series, detectors=["new_flow"], pre="2019:2023", post="2022-03:2025-06")
+        find(demo_series, detectors=["wiggle"])
+    with pytest.raises(InputError, match="alpha"):
+        find(demo_series, detectors=["new_flow"], alpha=2)
+    with pytest.raises(InputError, match="must end before"):
+        find(demo_series, detectors=["new_flow"], pre="2019:2023", post="2022-03:2025-06")
     with pytest.raises(AnomalyError, match="series frame"):
-        find_anomalies(pd.DataFrame({"usd": [1.0]}))
+        find(pd.DataFrame({"usd": [1.0]}))
     yearly = frame(noise_panel(3, seed=13)[:5], dates=pd.date_range("2017", periods=5, freq="YS"), merge=False)
     with pytest.raises(AnomalyError, match="monthly"):
-        find_anomalies(yearly)
+        find(yearly)
     assert issubclass(AnomalyError, InputError)
 
 
 def test_no_matching_series_gives_an_empty_table(demo_series):
-    empty = find_anomalies(demo_series, partners=[999])
-    assert list(empty.columns) == FINDING_COLUMNS and empty.empty and empty.attrs["synthetic"] is True
+    result = find_anomalies(demo_series, partners=[76])  # Brazil: a country, not in the data
+    empty = result.findings
+    assert list(empty.columns) == FINDING_COLUMNS and empty.empty and result.synthetic is True
 

@@ -85,10 +85,10 @@ def test_report_on_a_fresh_machine_says_synthetic_first(demo_report):
 
 
 def test_report_rerun_into_its_own_folder_is_allowed(demo_report):
-    from analysis.report import check_out_dir
+    from analysis._io import check_out_dir
 
     *_, folder = demo_report
-    assert check_out_dir(folder) == folder.absolute()
+    assert check_out_dir(folder, "report") == folder.absolute()
 
 
 # --------------------------------------------------------------------------- bad input

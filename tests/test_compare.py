@@ -8,11 +8,18 @@ import statsmodels.api as sm
 from scipy import stats
 
 from analysis import demo
-from analysis.compare import COMPARE_COLUMNS, compare
+from analysis.comparison import COMPARE_COLUMNS, compare
 from analysis.errors import InputError
 from analysis.series import SERIES_COLUMNS
-from analysis.stats import (bh_qvalues, fixed_b_reference, fraclogit_batch, hac_lags, placebo_variance, ppml_batch,
-                            t_pvalues)
+from analysis.stats import (
+    bh_qvalues,
+    fixed_b_reference,
+    fraclogit_batch,
+    hac_lags,
+    placebo_variance,
+    ppml_batch,
+    t_pvalues,
+)
 
 CONTRACT = ["partner_code", "family", "group", "pre_usd_month", "post_usd_month", "ratio", "ratio_low", "ratio_high",
             "p_value", "q_value", "control_ratio", "relative_ratio", "relative_low", "relative_high",
@@ -37,8 +44,13 @@ def series_frame(values: dict[tuple[int, str], np.ndarray], start: str = "2019-0
 
 
 @pytest.fixture(scope="module")
-def demo_compare(demo_series):
+def demo_compare_result(demo_series):
     return compare(demo_series)
+
+
+@pytest.fixture(scope="module")
+def demo_compare(demo_compare_result):
+    return demo_compare_result.table
 
 
 # ------------------------------------------------------------- estimators --
@@ -168,18 +180,18 @@ def test_before_after_false_positive_rate_on_autocorrelated_noise():
 
 # ------------------------------------------------------------------- compare --
 
-def test_compare_contract_and_synthetic(demo_compare):
+def test_compare_contract_and_synthetic(demo_compare, demo_compare_result):
     assert COMPARE_COLUMNS[:25] == [
         "reporter_code", "partner_code", "family", "family_name", "group", "kind", "pre_usd_month", "post_usd_month",
         "ratio", "ratio_low", "ratio_high", "p_value", "q_value", "control_ratio", "relative_ratio", "relative_low",
         "relative_high", "relative_p_value", "relative_q_value", "share_pre", "share_post", "pre_months",
         "post_months", "note", "synthetic"]
     assert set(CONTRACT) <= set(demo_compare.columns)
-    assert demo_compare["synthetic"].all() and demo_compare.attrs["synthetic"]
+    assert demo_compare["synthetic"].all() and demo_compare_result.synthetic
     assert not demo_compare.duplicated(["partner_code", "family"]).any()
     assert demo_compare["is_focal"].iloc[0]  # focal partner first
-    cfg = demo_compare.attrs["config"]
-    assert cfg["jan_feb_merged"] and cfg["pre"] == "2019-01:2021-12" and cfg["post"] == "2022-03:2025-06"
+    cfg, study = demo_compare_result.config, demo_compare_result.study
+    assert cfg.jan_feb_merged and study.pre.text == "2019-01:2021-12" and study.post.text == "2022-03:2025-06"
     ok = demo_compare["ratio"].notna()
     assert (demo_compare.loc[ok, "ratio_low"] <= demo_compare.loc[ok, "ratio"]).all()
     assert (demo_compare.loc[ok, "ratio"] <= demo_compare.loc[ok, "ratio_high"]).all()
@@ -230,7 +242,7 @@ def test_zero_cases_and_notes():
         for f in ("HS000001", "HS000002", "HS000003", "HS000004"):
             vals[(p, f)] = base()
     s = series_frame(vals)
-    out = compare(s, pre="2019-01:2021-12", post="2022-03:2022-12").set_index(["partner_code", "family"])
+    out = compare(s, pre="2019-01:2021-12", post="2022-03:2022-12").table.set_index(["partner_code", "family"])
     new, gone, none = out.loc[(112, "HS000001")], out.loc[(112, "HS000002")], out.loc[(112, "HS000003")]
     assert np.isnan(new["ratio"]) and "no pre-period exports" in new["note"]
     assert gone["ratio"] == 0 and gone["p_value"] < 0.05 and "no post-period exports" in gone["note"]
@@ -246,7 +258,7 @@ def test_world_rows_are_the_share_denominator_and_not_a_partner():
     T = 48
     vals = {(p, "HS000001"): rng.gamma(4.0, 250.0, T) for p in (112, 616, 440, 398)}
     vals[(0, "HS000001")] = 10 * sum(vals.values())
-    out = compare(series_frame(vals), post="2022-03:2022-12")
+    out = compare(series_frame(vals), post="2022-03:2022-12").table
     assert 0 not in set(out["partner_code"]) and out["share_basis"].eq("world").all()
     b = out[out["partner_code"] == 112].iloc[0]
     np.testing.assert_allclose(b["share_pre"], 0.1 * vals[(112, "HS000001")][:36].sum()
@@ -257,7 +269,7 @@ def test_relative_ratio_is_ratio_of_mean_ratios():
     rng = np.random.default_rng(9)
     T = 48
     vals = {(p, "HS000001"): rng.gamma(4.0, 250.0, T) for p in (112, 616, 440, 398, 643)}
-    out = compare(series_frame(vals), post="2022-03:2022-12").set_index("partner_code")
+    out = compare(series_frame(vals), post="2022-03:2022-12").table.set_index("partner_code")
     pre, post = slice(0, 36), slice(38, 48)
     pool = sum(vals[(p, "HS000001")] for p in (616, 440, 398))
     yb = vals[(112, "HS000001")]
@@ -282,12 +294,44 @@ def test_bad_input_raises_input_error(demo_series):
     with pytest.raises(InputError, match="not a series frame"):
         compare(demo_series.drop(columns=["usd"]))
     with pytest.raises(InputError, match="not in the data"):
-        compare(demo_series, partners=[999])
+        compare(demo_series, partners=[76])  # Brazil: a country, not in the data
     with pytest.raises(InputError, match="alpha"):
         compare(demo_series, alpha=2)
 
 
 def test_partner_names_and_subsets(demo_series):
-    out = compare(demo_series, partners=["Belarus", "Poland"], controls=[616, 440, 428, 398, 417])
+    res = compare(demo_series, partners=["Belarus", "Poland"], controls=[616, 440, 428, 398, 417])
+    out = res.table
     assert sorted(out["partner_code"].unique()) == [112, 616]
-    assert out.attrs["config"]["comparison_partners"] == [398, 417, 428, 440, 616]
+    assert res.config.comparison_partners == (398, 417, 428, 440, 616)
+
+
+def test_focal_by_name_iso3_or_code_gives_the_same_table(demo_series):
+    by_name = compare(demo_series, focal="Belarus", partners=["Belarus"]).table
+    for focal in ("BLR", 112, "112"):
+        pd.testing.assert_frame_equal(compare(demo_series, focal=focal, partners=["Belarus"]).table, by_name)
+    assert by_name["is_focal"].all()
+
+
+def test_compare_result_object(demo_compare_result):
+    res = demo_compare_result
+    tidy = res.tidy()
+    assert set(tidy["term"]) == {"ratio", "relative_ratio"} and len(tidy) == 2 * len(res.table)
+    assert tidy["synthetic"].all()
+    pd.testing.assert_frame_equal(res.to_frame(), res.table)
+    html = res._repr_html_()
+    assert "SYNTHETIC" in html and "<table" in html and "relative q-value" in html
+    shown = res.focal()
+    q = shown["relative_q_value"].dropna().to_numpy()
+    assert (np.diff(q) >= 0).all() and shown["partner_code"].eq(112).all()  # sorted as the title says
+    assert "SYNTHETIC" in repr(res) and "compare.csv" in repr(res)
+
+
+def test_compare_result_writes_its_folder(demo_compare_result, tmp_path):
+    import json
+
+    out = demo_compare_result.write(tmp_path / "cmp")
+    assert sorted(p.name for p in out.iterdir()) == [".tradeflows-analysis", "compare.csv", "config.json"]
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["focal"] == 112 and cfg["post"] == "2022-03:2025-06" and cfg["synthetic"] is True
+    assert len(pd.read_csv(out / "compare.csv")) == len(demo_compare_result.table)

@@ -9,8 +9,10 @@ import json
 import logging
 import math
 import sys
+import threading
 from pathlib import Path
 
+import comtradeapicall
 import comtradeapicall.DataAvailability as ca_availability
 import comtradeapicall.PreviewGet as ca_get
 import pandas as pd
@@ -18,18 +20,35 @@ import pytest
 import urllib3
 
 from analysis import registry
-from analysis.comtrade import (CAPS, MAX_PERIODS, MAX_URL, ComtradeAPIError, ComtradeAuthError, ComtradeClient,
-                               ComtradeError, ComtradeNetworkError, ComtradeQuotaError, ComtradeRateLimitError,
-                               ComtradeRequestError, ComtradeResponseError, ComtradeServerError,
-                               ComtradeTruncatedError, RetryPolicy, Throttle, build_plan, check_params,
-                               edition_of_year, minimum_calls, redact)
-from analysis.comtrade import process
-from analysis.comtrade.perform import Answer, Exchange, classify
-from analysis.comtrade.plan import chunk_query
-from analysis.comtrade.redact import RedactingFilter, register_secret
+from analysis.comtrade import (
+    CAPS,
+    MAX_PERIODS,
+    MAX_URL,
+    ComtradeAPIError,
+    ComtradeAuthError,
+    ComtradeClient,
+    ComtradeError,
+    ComtradeNetworkError,
+    ComtradeQuotaError,
+    ComtradeRateLimitError,
+    ComtradeRequestError,
+    ComtradeResponseError,
+    ComtradeServerError,
+    ComtradeTruncatedError,
+    RetryPolicy,
+    Throttle,
+    build_plan,
+    check_params,
+    edition_of_year,
+    minimum_calls,
+    process,
+)
+from analysis.comtrade.perform import Answer, Exchange, Urllib3Seam, classify, default_transport, install_seam
+from analysis.comtrade.plan import BASE_URL, chunk_query
+from analysis.comtrade.redact import RedactingFilter, redact, register_secret
 from analysis.errors import InputError, TradeflowsError
-from analysis.fetch import plan_calls
-from analysis.schema import FIELDS
+from analysis.fetching import plan_calls
+from analysis.schema import FIELDS, query_id
 from analysis.store import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -73,12 +92,12 @@ def answer_of(doc, frame=None) -> Answer:
 
 
 def test_params_resolve_everything_before_any_call():
-    p = check_params(reporter="China", partners=["Belarus", "KAZ"], codes=["854231"], start="2021-06",
+    p = check_params(reporter="China", focal="Belarus", controls=["KAZ"], codes=["854231"], start="2021-06",
                      end="2022-03")
     assert (p.reporter, p.flow, p.partners, p.freq) == (156, "X", (112, 398), "M")
     assert p.codes["H6"] == ("854231",) and p.codes["H5"] == ("854231",)
     assert p.periods()[0] == "202106" and p.periods()[-1] == "202203" and len(p.periods()) == 10
-    annual = check_params(codes=["854231"], start="2019", end="2022", freq="annual")
+    annual = check_params(codes=["854231"], start="2019", end="2022", freq="A")
     assert annual.periods() == ["2019", "2020", "2021", "2022"]
 
 
@@ -94,10 +113,11 @@ def test_default_codes_are_the_whole_registry_in_both_editions():
     ({"codes": ["999999"]}, "unknown HS code"),
     ({"start": "2023-01", "end": "2022-01"}, "reversed"),
     ({"start": "2016-01"}, "HS 2017 and HS 2022 codes only"),
-    ({"partners": ["Narnia"]}, "unknown country"),
-    ({"partners": [156]}, "also among the partners"),
+    ({"controls": ["Narnia"]}, "unknown country"),
+    ({"controls": [156]}, "controls include the reporter"),
+    ({"focal": 156}, "is the reporter itself"),
     ({"flow": "Z"}, "flow"),
-    ({"freq": "Q"}, "frequency"),
+    ({"freq": "Q"}, "freq"),
     ({"start": "2022-13"}, "month must be 01-12"),
     ({"end": "2099-01"}, "in the future"),
 ])
@@ -157,7 +177,7 @@ def test_plan_is_stable_when_the_range_grows():
 
 def test_url_limit_forces_more_calls_with_long_code_lists():
     # keyed cap would allow all 155 codes x 13 partners x 12 months in one call; the URL would not
-    many = [c for c in registry.load_registry().code_family["code"]]
+    many = list(registry.load_registry().code_family["code"])
     p = check_params(codes=many, start="2023-01", end="2023-12")
     big = build_plan(p, endpoint="keyed", key_length=32)
     assert (big["url_length"] < MAX_URL).all()
@@ -171,7 +191,7 @@ def test_plan_queries_hold_no_key_and_give_the_store_chunk_ids():
     plan = plan_calls(end="2022-12", start="2022-01", endpoint="keyed", api_key=KEY)
     for row in plan.itertuples():
         assert KEY not in json.dumps(row.query)
-        assert Store.chunk_id(row.query) == row.chunk_id
+        assert Store.chunk_id(row.query) == query_id(row.query) == row.chunk_id
         assert row.query["partner2Code"] == 0 and row.query["customsCode"] == "C00" and row.query["motCode"] == 0
 
 
@@ -214,7 +234,8 @@ def test_throttle_spaces_calls_with_the_injected_clock():
         t.wait()
     assert clock.sleeps == [6.0, 6.0]
     t0 = Throttle(0, clock=clock, sleep=clock.sleep)
-    t0.wait(); t0.wait()
+    t0.wait()
+    t0.wait()
     assert clock.sleeps == [6.0, 6.0]
 
 
@@ -344,14 +365,16 @@ def test_preview_call_goes_through_comtradeapicall_to_the_preview_endpoint(fake,
     assert params["reportercode"] == "156" and params["period"] == "202201,202202"
     assert params["maxRecords"] == "500" and params["customsCode"] == "C00" and params["breakdownMode"] == "classic"
     assert ans.frame is not None and len(ans.frame) == len(json.loads(ans.body)["data"])
-    assert ca_get.urllib3 is urllib3 and ca_availability.urllib3 is urllib3  # the seam is restored
+    for mod in (ca_get, ca_availability):  # one permanent seam, handing urllib3 itself to everyone else
+        assert type(mod.urllib3) is Urllib3Seam and mod.urllib3.real is urllib3
+        assert type(mod.urllib3.PoolManager()) is urllib3.PoolManager
     assert capsys.readouterr().out == ""
     assert c.calls_made == 1 and c.endpoint == "preview" and c.cap == 500
 
 
 def test_keyed_call_uses_the_keyed_endpoint_and_the_url_the_plan_counted(fake):
     c = client(fake, KEY)
-    plan = plan_calls(partners=[112, 398], codes=["854231", "901310"], start="2022-01", end="2022-12",
+    plan = plan_calls(focal=112, controls=[398], codes=["854231", "901310"], start="2022-01", end="2022-12",
                       endpoint="keyed", api_key=KEY)
     row = plan.iloc[0]
     c.get_data(row["query"])
@@ -421,7 +444,7 @@ def test_network_error_is_typed_and_keyless(capsys):
         c.get_data(_query())
     assert info.value.status is None and "no answer from Comtrade" in str(info.value)
     assert KEY not in str(info.value) and "subscription-key=***" in str(info.value)
-    assert capsys.readouterr().out == ""  # comtradeapicall's print (with the URL) was captured
+    assert capsys.readouterr().out == ""  # the seam stops comtradeapicall before its print (with the URL)
     assert clock.sleeps == [5.0]
 
 
@@ -439,3 +462,105 @@ def test_every_comtrade_error_is_a_tradeflows_error():
                 ComtradeRateLimitError, ComtradeRequestError, ComtradeResponseError, ComtradeServerError,
                 ComtradeTruncatedError):
         assert issubclass(cls, ComtradeError) and issubclass(cls, TradeflowsError)
+
+
+# ------------------------------------------------------------------ the seam: nothing process-wide per call
+
+
+def test_the_seam_is_installed_once_and_never_nested():
+    before = (ca_get.urllib3, ca_availability.urllib3)
+    install_seam()
+    install_seam()
+    assert (ca_get.urllib3, ca_availability.urllib3) == before
+    assert all(type(s) is Urllib3Seam and s.real is urllib3 for s in before)
+    assert ca_get.urllib3.exceptions is urllib3.exceptions and ca_get.urllib3.Retry is urllib3.Retry
+
+
+def test_a_concurrent_threads_prints_and_comtradeapicall_calls_are_neither_captured_nor_disturbed(
+        fake, capsys, monkeypatch):
+    in_flight, other_done = threading.Event(), threading.Event()
+
+    class Held:
+        """Our transport: keeps our request in flight until the other thread has printed and called."""
+
+        def __init__(self) -> None:
+            self.pool = default_transport()
+
+        def request(self, method, url, fields=None, **kw):
+            in_flight.set()
+            assert other_done.wait(10), "the other thread did not finish"
+            return self.pool.request(method, url, fields=fields, **kw)
+
+    class ToFake(urllib3.PoolManager):
+        """urllib3's own pool manager, only sent to the fake instead of comtradeapi.un.org."""
+
+        def request(self, method, url, fields=None, **kw):
+            return super().request(method, url.replace(BASE_URL, fake.url), fields=fields, **kw)
+
+    monkeypatch.setattr(urllib3, "PoolManager", ToFake)  # what a plain comtradeapicall user gets in this test
+    fake.fail(Response(500, b"the other thread's failure"), when=lambda path, p: p.get("partnerCode") == "417")
+    seen: dict[str, object] = {}
+
+    def other() -> None:
+        try:
+            assert in_flight.wait(10)
+            print("the other thread says hello")
+            args = ("C", "M", "HS", "202201", 156, "854231", "X")
+            seen["frame"] = comtradeapicall.previewFinalData(*args, "398", 0, "C00", 0, maxRecords=500)
+            seen["failed"] = comtradeapicall.previewFinalData(*args, "417", 0, "C00", 0, maxRecords=500)
+        except BaseException as exc:  # reported by the assertions below
+            seen["error"] = exc
+        finally:
+            other_done.set()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    c = ComtradeClient(None, transport=Held(), base_url=fake.url, calls_per_minute=0)
+    ans = c.get_data(_query(periods=("202201",), partners=(112,)))
+    thread.join(10)
+    assert "error" not in seen, seen.get("error")
+    # our call saw exactly its own exchange, made last (held until the other thread was done)
+    assert c.calls_made == 1 and [p["partnerCode"] for _, p in fake.requests] == ["398", "417", "112"]
+    assert {r["partnerCode"] for r in json.loads(ans.body)["data"]} == {112}
+    # the other thread's calls went to real urllib3 and behaved as comtradeapicall always does
+    frame = seen["frame"]
+    assert isinstance(frame, pd.DataFrame) and len(frame) and set(frame["partnerCode"]) == {398}
+    assert seen["failed"] is None
+    out = capsys.readouterr().out
+    assert "the other thread says hello" in out  # not captured by our call
+    assert "the other thread's failure" in out  # comtradeapicall's own print of a non-200, not swallowed
+
+
+def test_two_clients_in_two_threads_run_at_once_and_see_only_their_own_exchange(fake, capsys):
+    together = threading.Barrier(2, timeout=10)
+
+    class Together:
+        """Both requests are in flight inside comtradeapicall at the same time (no lock serialises them)."""
+
+        def __init__(self) -> None:
+            self.pool = default_transport()
+
+        def request(self, method, url, fields=None, **kw):
+            together.wait()
+            return self.pool.request(method, url, fields=fields, **kw)
+
+    fake.fail(Response(503, b"busy"), when=lambda path, p: p.get("partnerCode") == "398")
+    results: dict[int, object] = {}
+
+    def call(partner: int) -> None:
+        c = ComtradeClient(None, transport=Together(), base_url=fake.url, calls_per_minute=0,
+                           retry=RetryPolicy(max_attempts=1))
+        try:
+            results[partner] = c.get_data(_query(partners=(partner,)))
+        except ComtradeError as exc:
+            results[partner] = exc
+
+    threads = [threading.Thread(target=call, args=(p,)) for p in (112, 398)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    ok, failed = results[112], results[398]
+    assert isinstance(ok, Answer) and {r["partnerCode"] for r in json.loads(ok.body)["data"]} == {112}
+    assert isinstance(failed, ComtradeServerError) and failed.status == 503 and failed.api_message == "busy"
+    assert capsys.readouterr().out == ""

@@ -5,8 +5,14 @@ import pandas as pd
 import pytest
 
 import analysis.registry as registry
-from analysis.countries import (BELARUS, COMPARISON_PARTNERS, DEFAULT_PARTNERS, area_name, resolve_countries,
-                                resolve_country)
+from analysis.countries import (
+    BELARUS,
+    COMPARISON_PARTNERS,
+    DEFAULT_PARTNERS,
+    area_name,
+    resolve_countries,
+    resolve_country,
+)
 from analysis.errors import InputError
 
 

@@ -7,10 +7,11 @@ import pytest
 import statsmodels.api as sm
 
 from analysis import demo
-from analysis.compare import study_panel
-from analysis.did import EVENT_COLUMNS, TRIPLE_COLUMNS, did, event_study, triple_diff
+from analysis.comparison import study_panel
+from analysis.diffindiff import EVENT_COLUMNS, TRIPLE_COLUMNS, did, event_study, triple_diff
 from analysis.errors import InputError
 from analysis.series import SERIES_COLUMNS, build_series
+from analysis.study import Study
 
 FOCAL, CONTROLS = 112, (616, 440, 398, 417)
 GROUP_FAMS, CONTROL_FAMS = ("HS000001", "HS000002"), ("HS000011", "HS000012")
@@ -51,8 +52,8 @@ def _dummies(values: pd.Series, prefix: str, drop_first: bool = False) -> pd.Dat
 @pytest.fixture(scope="module")
 def small():
     s = small_series()
-    return s, study_panel(s, pre="2019-01:2021-12", post="2022-03:2022-12", controls=list(CONTROLS),
-                          require_focal=True)
+    study = Study(pre="2019-01:2021-12", post="2022-03:2022-12", controls=list(CONTROLS))
+    return s, study_panel(s, study, require_focal=True)
 
 
 def test_event_study_equals_statsmodels_poisson_with_fixed_effects(small):
@@ -100,13 +101,17 @@ def test_triple_difference_equals_statsmodels_poisson_with_fixed_effects(small):
 
 def test_family_did_statsmodels_point_estimate_equals_two_unit_ratio(small):
     series, _ = small
-    out = did(series, pre="2019-01:2021-12", post="2022-03:2022-12", controls=list(CONTROLS), statsmodels=True)
-    fam = out["family"].set_index("family")
+    out = did(series, pre="2019-01:2021-12", post="2022-03:2022-12", controls=list(CONTROLS), cross_check="all")
+    fam = out.family.set_index("family")
     # focal + each comparison partner with partner and month effects = focal vs the pooled comparison partners
     np.testing.assert_allclose(fam["sm_ratio"], fam["relative_ratio"], rtol=1e-6)
     assert fam["sm_p_cluster"].notna().all() and fam["sm_p_dk"].notna().all()
-    assert set(out) == {"family", "event_study", "triple_diff"}
-    assert all(t["synthetic"].all() and t.attrs["synthetic"] for t in out.values())
+    assert set(out.tables()) == {"did_family.csv", "event_study.csv", "triple_diff.csv"}
+    assert out.synthetic and all(t["synthetic"].all() for t in out.tables().values())
+    assert out.config.cross_check == "all" and out.study.controls == CONTROLS
+    tidy = out.tidy()
+    assert set(tidy["table"]) == {"did_family", "event_study", "triple_diff"} and tidy["synthetic"].all()
+    assert "SYNTHETIC" in out._repr_html_() and "<table" in out._repr_html_()
 
 
 @pytest.fixture(scope="module")
@@ -115,10 +120,10 @@ def demo_did(demo_panel):
 
 
 def test_demo_triple_difference_and_event_study(demo_did):
-    td = demo_did["triple_diff"].set_index("group")
+    td = demo_did.triple_diff.set_index("group")
     assert td.loc["microelectronics", "ratio"] > 1.2 and td.loc["microelectronics", "p_value"] < 0.05
     assert td.loc["control_cars", "p_value"] > 0.05  # a shock common to CIS partners: not Belarus-specific
-    es = demo_did["event_study"]
+    es = demo_did.event_study
     cars = es[(es["group"] == "control_cars") & (es["event_time"] >= 2)]
     assert (cars["ratio"] > 1).mean() > 0.8 and (cars["p_value"] > 0.05).all()
     micro = es[(es["group"] == "microelectronics") & (es["event_time"] < -1)]
@@ -126,7 +131,7 @@ def test_demo_triple_difference_and_event_study(demo_did):
 
 
 def test_demo_family_did_flags(demo_did):
-    fam = demo_did["family"].set_index("family")
+    fam = demo_did.family.set_index("family")
     for f in ("HS854231", "HS901310", "HS853400"):
         assert fam.loc[f, "break_2022"], f
     assert not fam.loc["HS870321", "break_2022"]
@@ -140,7 +145,9 @@ def test_did_needs_the_focal_partner(small):
         did(series, focal=643, pre="2019-01:2021-12", post="2022-03:2022-12", controls=list(CONTROLS))
     with pytest.raises(InputError, match="reference quarter"):
         did(series, pre="2019-01:2021-12", post="2022-03:2022-12", controls=list(CONTROLS),
-            reference_quarter="2015Q4", statsmodels=False)
+            reference_quarter="2015Q4", cross_check="none")
+    with pytest.raises(InputError, match="cross_check must be one of"):
+        did(series, pre="2019-01:2021-12", post="2022-03:2022-12", controls=list(CONTROLS), cross_check="yes")
 
 
 def test_demo_ground_truth_is_what_the_tests_assume():

@@ -16,20 +16,30 @@ from pathlib import Path
 import pytest
 
 from analysis import registry
-from analysis.comtrade import (ComtradeAPIError, ComtradeAuthError, ComtradeClassificationError, ComtradeEmptyError,
-                               ComtradeError, ComtradeNetworkError, ComtradeQuotaError, ComtradeResponseError,
-                               ComtradeServerError)
+from analysis.comtrade import (
+    ComtradeAPIError,
+    ComtradeAuthError,
+    ComtradeClassificationError,
+    ComtradeEmptyError,
+    ComtradeError,
+    ComtradeNetworkError,
+    ComtradeQuotaError,
+    ComtradeResponseError,
+    ComtradeServerError,
+)
 from analysis.comtrade.params import check_params
+from analysis.countries import DEFAULT_PARTNERS
 from analysis.errors import InputError
-from analysis.fetch import FetchResult, fetch, plan_calls
+from analysis.fetching import FetchResult, fetch, plan_calls
 from analysis.store import Store
+from analysis.study import Study
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fixtures.comtrade_server import FakeComtrade, Response, body_file, expected_records  # noqa: E402
 
 KEY = "5ecre7c0de5ecre7c0de5ecre7c0de00"
 SOME_CODES = list(registry.codes()["code"][:20])  # enough codes that one preview call cannot hold a year
-SMALL = dict(partners=[112, 398], codes=["854231", "HS901310"], start="2021-11", end="2022-02")
+SMALL = dict(focal=112, controls=[398], codes=["854231", "HS901310"], start="2021-11", end="2022-02")
 
 
 @pytest.fixture()
@@ -52,12 +62,13 @@ def run(fake, store, *, key: str | None = "", **kw) -> FetchResult:
 
 def cells(store: Store) -> set:
     frame = store.read()
-    return set(zip(frame["partnerCode"].astype(int), frame["cmdCode"], frame["period"]))
+    return set(zip(frame["partnerCode"].astype(int), frame["cmdCode"], frame["period"], strict=True))
 
 
 def truth(**kw) -> set:
     args = {**SMALL, **kw}
-    p = check_params(partners=args["partners"], codes=args["codes"], start=args["start"], end=args["end"])
+    p = check_params(focal=args["focal"], controls=args["controls"], codes=args["codes"], start=args["start"],
+                     end=args["end"])
     return expected_records(reporter=156, flow="X", freq="M", partners=p.partners, codes_by_edition=p.codes,
                             periods=p.periods())
 
@@ -102,7 +113,7 @@ def test_key_from_the_environment_and_blank_key_means_preview(fake, store, monke
 
 
 def test_plan_over_the_preview_cap_is_split_into_calls_that_fit(fake, store):
-    kw = dict(partners=[112, 398, 616, 417, 860], codes=SOME_CODES, start="2022-01", end="2022-12")
+    kw = dict(controls=[398, 616, 417, 860], codes=SOME_CODES, start="2022-01", end="2022-12")
     plan = plan_calls(**kw, endpoint="preview")
     assert plan["bound"].sum() > 500 and len(plan) > 1 and (plan["bound"] < 500).all()
     result = run(fake, store, **kw)
@@ -118,7 +129,8 @@ def test_plan_over_the_preview_cap_is_split_into_calls_that_fit(fake, store):
 
 
 def test_a_failing_period_is_an_error_never_a_silently_missing_month(fake, store):
-    fake.fail(Response(500, body_file("error_500.html")), times=None, when=lambda path, p: "202201" in p.get("period", ""))
+    fake.fail(Response(500, body_file("error_500.html")), times=None,
+              when=lambda path, p: "202201" in p.get("period", ""))
     with pytest.raises(ComtradeServerError) as info:
         run(fake, store)
     err = info.value
@@ -223,7 +235,7 @@ def test_edition_mismatch_in_availability_stops_before_data_calls(fake, store):
 
 
 def test_interrupted_fetch_resumes_with_only_the_missing_chunks(fake, store):
-    kw = dict(start="2021-01", end="2022-12", codes=SOME_CODES, partners=[112, 398, 616])
+    kw = dict(start="2021-01", end="2022-12", codes=SOME_CODES, controls=[398, 616])
     plan = plan_calls(**kw, endpoint="preview")
     assert len(plan) >= 4
     third = plan.iloc[2]["query"]
@@ -250,10 +262,10 @@ def test_repeat_fetch_makes_zero_calls(fake, store):
 
 
 def test_study_fetched_with_a_key_reruns_without_one_with_zero_calls(fake, store):
-    run(fake, store, key=KEY, start="2020-01", end="2022-12", partners=[112, 398, 616, 417],
+    run(fake, store, key=KEY, start="2020-01", end="2022-12", controls=[398, 616, 417],
         codes=SOME_CODES)
     n = len(fake.requests)
-    again = run(fake, store, key="", start="2020-01", end="2022-12", partners=[112, 398, 616, 417], codes=SOME_CODES)
+    again = run(fake, store, key="", start="2020-01", end="2022-12", controls=[398, 616, 417], codes=SOME_CODES)
     assert again.endpoint == "preview" and again.plan_endpoint == "keyed" and again.calls_made == 0
     assert len(fake.requests) == n and "planned for the keyed endpoint" in repr(again)
 
@@ -264,7 +276,8 @@ def test_annual_fetch(fake, store):
     frame = store.read()
     assert set(frame["period"]) <= {"2019", "2020", "2021", "2022", "2023"} and (frame["refMonth"] == 52).all()
     assert set(frame.loc[frame["period"] == "2021", "classificationCode"]) == {"H5"}
-    p = check_params(partners=SMALL["partners"], codes=SMALL["codes"], start="2019", end="2023", freq="A")
+    p = check_params(focal=SMALL["focal"], controls=SMALL["controls"], codes=SMALL["codes"], start="2019",
+                     end="2023", freq="A")
     want = expected_records(reporter=156, flow="X", freq="A", partners=p.partners, codes_by_edition=p.codes,
                             periods=p.periods())
     assert cells(store) == want
@@ -312,13 +325,62 @@ def test_throttle_spaces_calls_by_default_rate(fake, store):
     assert len(sleeps) == 2 and all(5.0 <= s <= 6.0 for s in sleeps)  # 10 calls a minute
 
 
+# ------------------------------------------------------------------ the study: focal partner and controls
+
+
+def test_fetch_takes_a_study_or_the_same_keywords(fake, store):
+    study = Study(focal="Belarus", controls=["KAZ"], codes=["854231", "HS901310"])
+    result = fetch(study, start="2021-11", end="2022-02", store=store, api_key="", base_url=fake.url,
+                   calls_per_minute=0, sleep=Sleeps(), progress=False)
+    assert result.complete and result.study == study and result.partners == (112, 398)
+    assert cells(store) == truth()
+    again = run(fake, store)  # the same question as keywords: the same chunks, no call
+    assert again.calls_made == 0 and again.chunks_skipped == result.chunks_written
+
+
+def test_keywords_replace_fields_of_a_given_study(fake, store):
+    result = fetch(Study(focal="KAZ", controls=["POL"]), focal=112, controls=[398], codes=SMALL["codes"],
+                   start="2021-11", end="2022-02", store=store, api_key="", base_url=fake.url, calls_per_minute=0,
+                   sleep=Sleeps(), progress=False)
+    assert result.partners == (112, 398) and cells(store) == truth()
+
+
+@pytest.mark.parametrize("controls", [(), "none", "None", []])
+def test_no_controls_fetches_the_focal_partner_only(fake, store, controls):
+    result = run(fake, store, controls=controls)
+    assert result.complete and result.partners == (112,)
+    assert {p["partnerCode"] for p in fake.data_requests()} == {"112"}
+    assert cells(store) == truth(controls=[]) and {c[0] for c in cells(store)} == {112}
+
+
+def test_default_study_fetches_belarus_and_the_twelve_comparison_partners():
+    plan = plan_calls(end="2023-12", endpoint="keyed")
+    partners = {int(p) for row in plan["partners"] for p in row.split(",")}
+    assert partners == set(DEFAULT_PARTNERS) and len(partners) == 13 and 112 in partners
+    assert plan_calls(Study(), end="2023-12", endpoint="keyed")["chunk_id"].tolist() == plan["chunk_id"].tolist()
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"partners": [112]}, "unknown study argument"),
+    ({"focal": 156}, "is the reporter itself"),
+    ({"controls": [112]}, "controls include the focal partner"),
+    ({"flow": "RX"}, "flow must be one of"),
+])
+def test_study_errors_fail_before_any_call(fake, store, kw, match):
+    with pytest.raises(InputError, match=match):
+        run(fake, store, **kw)
+    assert fake.requests == []
+    with pytest.raises(InputError, match=match):
+        plan_calls(end="2022-02", **{k: v for k, v in {**SMALL, **kw}.items() if k != "end"})
+
+
 # ------------------------------------------------------------------ validation before any call
 
 
 @pytest.mark.parametrize("kw, match", [
     ({"codes": ["123456"]}, "unknown HS code"),
     ({"start": "2023-01", "end": "2022-01"}, "reversed"),
-    ({"partners": ["Atlantis"]}, "unknown country"),
+    ({"controls": ["Atlantis"]}, "unknown country"),
     ({"max_attempts": 0}, "max_attempts"),
     ({"daily_quota": 0}, "daily_quota"),
 ])

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from analysis.errors import InputError
-from analysis.pipeline import OUTPUT_FILES, AnalysisResult, analyze, write_result
+from analysis.pipeline import OUTPUT_FILES, analyze
+from analysis.results import AnalysisResult
 from analysis.series import build_series
 
 COMPARE_CONTRACT = ["partner_code", "family", "group", "pre_usd_month", "post_usd_month", "ratio", "ratio_low",
@@ -25,7 +26,7 @@ def result(demo_panel, tmp_path_factory) -> AnalysisResult:
 
 def test_writes_every_table_with_the_contract_columns(result):
     out = result.out
-    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)  # and no temporary files
+    assert sorted(p.name for p in out.iterdir()) == sorted([*OUTPUT_FILES, ".tradeflows-analysis"])  # no temp files
     comp = pd.read_csv(out / "compare.csv")
     assert set(COMPARE_CONTRACT) <= set(comp.columns) and len(comp) == len(result.compare)
     find = pd.read_csv(out / "findings.csv")
@@ -44,8 +45,9 @@ def test_writes_every_table_with_the_contract_columns(result):
 
 
 def test_result_object(result):
-    assert result.synthetic and result.compare.attrs["synthetic"] and result.findings.attrs["synthetic"]
-    assert set(result.did) == {"family", "event_study", "triple_diff"}
+    assert result.synthetic and result.comparison.synthetic and result.anomalies.synthetic
+    assert result.diffindiff is not None and len(result.did_family) and len(result.event_study)
+    assert len(result.triple_diff) and result.study.focal == 112 and result.study.post.end is not None
     assert result.focal()["partner_code"].eq(112).all()
     html = result._repr_html_()
     assert "SYNTHETIC" in html and "<table" in html
@@ -54,7 +56,7 @@ def test_result_object(result):
 
 
 def test_series_input_gives_the_same_tables(demo_panel, result):
-    again = analyze(build_series(demo_panel), anomalies=False, statsmodels=False)
+    again = analyze(build_series(demo_panel), anomalies=False, cross_check="none")
     pd.testing.assert_frame_equal(again.compare, result.compare)
     assert again.out is None and again.findings.empty
 
@@ -73,7 +75,7 @@ def test_output_folder_errors(demo_panel, tmp_path):
 
 def test_failed_write_leaves_previous_tables_and_no_debris(result, tmp_path, monkeypatch):
     out = tmp_path / "out"
-    write_result(result, out)
+    result.write(out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     calls = {"n": 0}
     real = pd.DataFrame.to_csv
@@ -86,6 +88,6 @@ def test_failed_write_leaves_previous_tables_and_no_debris(result, tmp_path, mon
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", failing)
     with pytest.raises(OSError, match="disk full"):
-        write_result(result, out)
+        result.write(out)
     after = {p.name: p.read_bytes() for p in out.iterdir()}
     assert after == before  # nothing replaced, no temporary files left

@@ -14,6 +14,7 @@ from PIL import Image  # noqa: E402
 from analysis import plots  # noqa: E402
 from analysis.errors import InputError  # noqa: E402
 from analysis.series import build_series  # noqa: E402
+from analysis.study import Study  # noqa: E402
 
 PALETTE = {c.lower() for c in plots.OKABE_ITO.values()}
 
@@ -79,6 +80,15 @@ def test_plot_series_small_multiples(series):
     assert colours <= PALETTE
 
 
+def test_plot_series_windows_come_from_the_study(series):
+    """An open post window (the default study's) ends at the data's last month."""
+    fig = plots.plot_series(series, Study(pre="2019:2021", post="2022-03:"), group="optics")
+    check_frame(fig, synthetic=True)
+    last = series["date"].max()
+    assert any(f"post 2022-03 to {last:%Y-%m}" in t for t in texts(fig))
+    assert all(len(ax.collections) >= 2 for ax in fig.axes if ax.get_visible())
+
+
 def test_plot_series_marks_findings(series):
     findings = pd.DataFrame({"partner_code": [112], "reporter_code": [156], "family": ["HS901310"],
                              "kind": ["level_shift"], "period": ["2022-09"]})
@@ -123,7 +133,7 @@ def test_relative_ratios_forest(series):
     with pytest.raises(InputError, match="lacks column"):
         plots.plot_relative_ratios(compare.drop(columns=["relative_low"]))
     with pytest.raises(InputError, match="no relative ratios"):
-        plots.plot_relative_ratios(compare, partner=999)
+        plots.plot_relative_ratios(compare, focal="POL")
 
 
 def test_event_study_reads_quarters():
@@ -151,6 +161,25 @@ def test_counterfactual_with_and_without_band():
     bare = band.assign(expected=np.nan, low=np.nan, high=np.nan)
     fig = plots.plot_counterfactual(bare, title="new flow", synthetic=False)
     assert "expected range (95% band)" not in texts(fig)
+
+
+def test_focal_as_name_iso3_or_code_draws_the_same(series):
+    def drawn(fig: Figure) -> list[tuple[str, list, list]]:
+        return [(ax.get_title(loc="left"), list(map(str, line.get_xdata())), list(line.get_ydata()))
+                for ax in fig.axes if ax.get_visible() for line in ax.get_lines()]
+
+    figs = [plots.plot_series(series, focal=f, group="optics", pre="2019:2021", post="2022-03:2025-06")
+            for f in ("Belarus", "BLR", 112)]
+    first = drawn(figs[0])
+    assert first and all(drawn(f) == first for f in figs[1:])
+    assert all(texts(f) == texts(figs[0]) for f in figs[1:])
+    assert drawn(plots.plot_series(series, Study(focal="Belarus"), group="optics", pre="2019:2021",
+                                   post="2022-03:2025-06")) == first
+    assert any("to Belarus" in t for t in texts(figs[0]))
+    with pytest.raises(InputError, match="unknown country"):
+        plots.plot_series(series, focal="Atlantis", group="optics")
+    with pytest.raises(InputError):
+        plots.plot_mirror(series, focal="Atlantis")
 
 
 def test_unknown_group_is_an_input_error(series):

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-
 import pandas as pd
 import pytest
+from conftest import load_script
 
 from analysis import registry
 from analysis.registry import RegistryError
-from conftest import load_script
 
 
 def test_every_registry_code_is_six_digits_and_in_one_family():

@@ -21,11 +21,22 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from analysis._io import check_out_dir  # noqa: E402
 from analysis.errors import InputError  # noqa: E402
 from analysis.pipeline import OUTPUT_FILES  # noqa: E402
-from analysis.report import SYNTHETIC_BANNER, check_out_dir, fmt  # noqa: E402
-from analysis.report.document import Bullets, Callout, Document, Figure, Heading, Paragraph, Table  # noqa: E402
-from analysis.report.document import inline_html, to_html, to_markdown  # noqa: E402
+from analysis.report import SYNTHETIC_BANNER, fmt  # noqa: E402
+from analysis.report.document import (  # noqa: E402  # noqa: E402
+    Bullets,
+    Callout,
+    Document,
+    Figure,
+    Heading,
+    Paragraph,
+    Table,
+    inline_html,
+    to_html,
+    to_markdown,
+)
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 SECTIONS = ["Summary", "Data", "Before and after", "Is it Belarus-specific?", "Anomalies", "Methods"]
@@ -208,14 +219,14 @@ def test_renders_in_headless_chromium(report, tmp_path):
 
 def test_out_dir_checks(tmp_path):
     with pytest.raises(InputError, match="parent folder .* does not exist"):
-        check_out_dir(tmp_path / "missing" / "report")
+        check_out_dir(tmp_path / "missing" / "report", "report")
     stranger = tmp_path / "notes"
     stranger.mkdir()
     (stranger / "mine.txt").write_text("keep me")
     with pytest.raises(InputError, match="not empty"):
-        check_out_dir(stranger)
+        check_out_dir(stranger, "report")
     assert (stranger / "mine.txt").read_text() == "keep me"
-    assert check_out_dir(tmp_path / "new") == (tmp_path / "new").absolute()
+    assert check_out_dir(tmp_path / "new", "report") == (tmp_path / "new").absolute()
 
 
 def test_failed_report_leaves_earlier_report_untouched(report, tmp_path, monkeypatch):
@@ -250,23 +261,24 @@ def _small_result():
 
     series = build_series(load_demo())
     series = series[series["group"].isin(["optics", "microelectronics", "control_consumer"])]
-    return analyze(series.reset_index(drop=True), statsmodels=False)
+    return analyze(series.reset_index(drop=True), cross_check="none")
 
 
 def test_real_data_report_has_no_synthetic_marks(tmp_path):
     """Records not marked synthetic (here the demo relabelled) give a report without banner or watermark."""
     from analysis.demo import load_demo
     from analysis.pipeline import analyze
-    from analysis.report import describe, write_report
+    from analysis.provenance import describe_source
+    from analysis.report import write_report
     from analysis.series import build_series
 
     records = load_demo()
     records = records[records["cmdCode"].str.startswith(("9013", "9015", "9503", "8542"))].copy()
     records["synthetic"] = False
     records.attrs["synthetic"] = False
-    result = analyze(build_series(records), statsmodels=False)
+    result = analyze(build_series(records), cross_check="none")
     assert not result.synthetic
-    out = write_report(result, tmp_path / "real", source=describe(records, origin="frame"), top_anomalies=1,
+    out = write_report(result, tmp_path / "real", source=describe_source(records, origin="frame"), top_anomalies=1,
                        workers=1)
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "SYNTHETIC" not in html and 'class="banner"' not in html

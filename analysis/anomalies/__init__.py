@@ -11,17 +11,23 @@ Every row carries ``synthetic``.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Literal, Unpack
 
 import pandas as pd
 
+from ..comparison import check_alpha
+from ..results import AnomalyConfig, AnomalyResult
+from ..schema import is_synthetic
+from ..study import Countries, Study, StudyArgs, check_choice
 from . import counterfactual, level_shift, mirror_gap, new_flow, spike, unit_value
-from .common import (
-    FINDING_COLUMNS, KINDS, AnomalyError, bh_qvalues, conform, finalize, is_synthetic, panel, resolve_windows,
-)
+from .common import FINDING_COLUMNS, KINDS, AnomalyError, bh_qvalues, conform, finalize, panel
 from .counterfactual import counterfactual_band
 
 __all__ = ["find_anomalies", "counterfactual_band", "FINDING_COLUMNS", "KINDS", "AnomalyError"]
+
+CounterfactualScope = Literal["focal", "all"]
+"""Which series the counterfactual model projects: the focal partner's (default) or every partner's."""
 
 _PANEL_DETECTORS = {
     "level_shift": level_shift.detect,
@@ -34,58 +40,63 @@ _PANEL_DETECTORS = {
 
 def find_anomalies(
     series: pd.DataFrame,
+    study: Study | None = None,
     *,
-    reporter: int = 156,
-    flow: str = "X",
-    partners: Iterable[int] | None = None,
-    pre=None,
-    post=None,
+    partners: Countries | None = None,
     alpha: float = 0.05,
     detectors: Iterable[str] | None = None,
-    focal: int | None = 112,
+    counterfactual_scope: CounterfactualScope = "focal",
     all_tested: bool = False,
-    **options,
-) -> pd.DataFrame:
-    """Findings table (FINDING_COLUMNS) of ``reporter``'s ``flow`` series to ``partners`` (default: all in the data).
+    options: Mapping[str, float] | None = None,
+    **study_args: Unpack[StudyArgs],
+) -> AnomalyResult:
+    """Findings (FINDING_COLUMNS) in the study's series to ``partners`` (default: every partner in the data).
 
-    ``pre``/``post``: windows (Window or ``"FROM:TO"``; defaults 2019-01..2021-12
-    and 2022-03..last month). ``detectors``: a subset of KINDS (default all).
-    ``focal``: the partner whose series the counterfactual model projects
-    (None: every partner). ``all_tested=True`` returns every tested row with
-    its q-value instead of the findings (for calibration checks).
-    ``options`` go to the detectors (e.g. ``material_usd`` of new_flow).
+    ``study`` or its fields as keywords give the reporter, flow and windows
+    (the post window closes at the data's last month). ``detectors``: a
+    subset of KINDS (default all). ``counterfactual_scope``: project the
+    focal partner's series only (default) or every partner's.
+    ``all_tested=True`` returns every tested row with its q-value instead of
+    the findings (for calibration checks). ``options`` go to the detectors
+    (e.g. ``{"material_usd": 5000}`` for new_flow).
 
     >>> from analysis.demo import load_demo
     >>> from analysis.series import build_series
     >>> found = find_anomalies(build_series(load_demo()))
-    >>> bool(found["synthetic"].all())
+    >>> found.synthetic and bool(found.findings["synthetic"].all())
     True
     """
+    s = Study.resolve(study, **study_args)
     kinds = list(KINDS) if detectors is None else list(detectors)
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise AnomalyError(f"unknown detector(s) {unknown}; choose from {list(KINDS)}")
-    if flow not in ("X", "M"):
-        raise AnomalyError(f"flow must be 'X' or 'M', not {flow!r}")
-    partners = None if partners is None else [int(x) for x in partners]
-    p = panel(series, reporter=reporter, flow=flow, partners=partners)
-    pre_w, post_w = resolve_windows(p.dates, pre, post)
+    check_alpha(alpha)
+    check_choice(counterfactual_scope, CounterfactualScope, "counterfactual_scope")
+    from ..comparison import resolve_partners
+
+    wanted = resolve_partners(partners)
+    p = panel(series, s, partners=wanted)
+    if len(p.dates):
+        s = s.closed(p.dates.max())
+    focal = s.focal if counterfactual_scope == "focal" else None
+    opts = dict(options or {})
     parts = []
     for kind in kinds:
         if kind == "mirror_gap":
-            parts.append(mirror_gap.detect(series, reporter=reporter, flow=flow, partners=partners, **options))
+            parts.append(mirror_gap.detect(series, reporter=s.reporter, flow=s.flow, partners=wanted, **opts))
         else:
-            parts.append(_PANEL_DETECTORS[kind](p, pre=pre_w, post=post_w, focal=focal, alpha=alpha, **options))
+            parts.append(_PANEL_DETECTORS[kind](p, pre=s.pre, post=s.post, focal=focal, alpha=alpha, **opts))
     synthetic = is_synthetic(series)
     parts = [x for x in parts if len(x)]
     tested = conform(pd.concat(parts, ignore_index=True), synthetic) if parts else conform(
         pd.DataFrame(columns=FINDING_COLUMNS), synthetic)
-    tested.attrs["synthetic"] = synthetic
+    config = AnomalyConfig(alpha=alpha, detectors=tuple(kinds), partners=None if wanted is None else tuple(wanted),
+                           all_tested=all_tested)
     if all_tested:
         out = tested.copy()
         for kind in out["kind"].unique():
             at = out["kind"] == kind
             out.loc[at, "q_value"] = bh_qvalues(out.loc[at, "p_value"].to_numpy(dtype=float))
-        out.attrs["synthetic"] = synthetic
-        return out
-    return finalize(tested, alpha)
+        return AnomalyResult(out, s, config, synthetic)
+    return AnomalyResult(finalize(tested, alpha, synthetic), s, config, synthetic)

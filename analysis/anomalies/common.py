@@ -24,6 +24,7 @@ Two conventions hold for all detectors:
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,9 +33,10 @@ from scipy import ndimage, special, stats
 
 from .. import registry
 from ..errors import InputError
-from ..periods import Window, parse_window
+from ..schema import is_synthetic
 from ..series import SERIES_KEY, wide
 from ..stats import bh_qvalues
+from ..study import Study
 
 KINDS = ("level_shift", "spike", "counterfactual_excess", "new_flow", "unit_value", "mirror_gap")
 """The detector kinds, in the order find_anomalies runs and reports them."""
@@ -46,10 +48,9 @@ FINDING_COLUMNS = [
 ]
 """Columns of the findings table (see analysis_contract: plus ``size_low``/``size_high``, the size's 95% interval)."""
 
-DEFAULT_PRE = "2019-01:2021-12"
-TRANSITION_END = pd.Timestamp("2022-02-01")
 RHO_GRID = np.round(np.arange(0.0, 0.91, 0.05), 2)
-"""AR(1) coefficients the GLS fits use: each series' estimate is rounded to this grid so one design serves many series."""
+"""AR(1) coefficients the GLS fits use: each series' estimate is rounded to this grid so one design serves
+many series."""
 
 
 class AnomalyError(InputError):
@@ -77,7 +78,7 @@ class Panel:
     def n_series(self) -> int:
         return self.usd.shape[1]
 
-    def subset(self, cols: np.ndarray) -> "Panel":
+    def subset(self, cols: np.ndarray) -> Panel:
         """The panel restricted to the columns ``cols`` (boolean mask or indices)."""
         idx = np.flatnonzero(cols) if np.asarray(cols).dtype == bool else np.asarray(cols)
         return Panel(self.dates, self.keys.iloc[idx].reset_index(drop=True), self.usd[:, idx], self.kg[:, idx],
@@ -93,18 +94,14 @@ def check_series(series: pd.DataFrame) -> None:
         raise AnomalyError(f"series frame lacks columns {missing}: build it with analysis.series.build_series")
 
 
-def is_synthetic(series: pd.DataFrame) -> bool:
-    """True when the frame (its attrs or any row) is marked synthetic."""
-    flag = bool(series.attrs.get("synthetic", False))
-    if "synthetic" in series.columns and len(series):
-        flag = flag or bool(series["synthetic"].astype(bool).any())
-    return flag
-
-
-def panel(series: pd.DataFrame, *, reporter: int, flow: str, partners=None) -> Panel:
-    """The :class:`Panel` of ``reporter``'s ``flow`` series (to ``partners`` when given)."""
+def panel(series: pd.DataFrame, study: Study, *, partners: Iterable[int] | None = None) -> Panel:
+    """The :class:`Panel` of the study's series (reporter, flow, codes), to ``partners`` when given."""
     check_series(series)
-    sel = series[(series["reporter_code"] == reporter) & (series["flow_code"] == flow)]
+    if series.empty:
+        sel = series
+    else:
+        sel = series[(series["reporter_code"] == study.reporter) & (series["flow_code"] == study.flow)]
+        sel = study.select(series) if len(sel) else sel
     if partners is not None:
         sel = sel[sel["partner_code"].isin(list(partners))]
     synthetic = is_synthetic(series)
@@ -133,29 +130,6 @@ def family_names(family_ids: pd.Series) -> np.ndarray:
     """Registry names of family ids (codes outside the registry get their HS description)."""
     table = registry.family_table(pd.unique(family_ids)).set_index("family_id")["name"]
     return pd.Series(family_ids).map(table).to_numpy()
-
-
-# ---------------------------------------------------------------- windows --
-
-def resolve_windows(dates: pd.DatetimeIndex, pre=None, post=None) -> tuple[Window, Window]:
-    """Pre and post windows (Window or ``"FROM:TO"``); defaults 2019-01..2021-12 and 2022-03..last month."""
-    pre_w = _window(pre if pre is not None else DEFAULT_PRE)
-    if post is None:
-        last = dates.max() if len(dates) else pd.Timestamp("2022-03-01")
-        post_w = Window(TRANSITION_END + pd.DateOffset(months=1), max(last, TRANSITION_END + pd.DateOffset(months=1)))
-    else:
-        post_w = _window(post)
-    if pre_w.end >= post_w.start:
-        raise AnomalyError(f"pre window {pre_w} must end before the post window {post_w} starts")
-    return pre_w, post_w
-
-
-def _window(w) -> Window:
-    if isinstance(w, Window):
-        return w
-    if isinstance(w, tuple) and len(w) == 2:
-        return parse_window(start=str(w[0]), end=str(w[1]))
-    return parse_window(str(w))
 
 
 # ------------------------------------------------------- effective months --
@@ -244,7 +218,7 @@ class NullTail:
     scale: float
 
     @classmethod
-    def fit(cls, sims: np.ndarray, q: float = 0.95) -> "NullTail":
+    def fit(cls, sims: np.ndarray, q: float = 0.95) -> NullTail:
         sims = np.sort(np.asarray(sims, dtype=float)[np.isfinite(sims)])
         u = float(np.quantile(sims, q))
         exc = sims[sims > u] - u
@@ -304,9 +278,7 @@ def conform(frame: pd.DataFrame, synthetic: bool) -> pd.DataFrame:
         if c not in out.columns:
             out[c] = "" if c in ("detail", "period", "family_name", "group") else np.nan
     out["synthetic"] = bool(synthetic)
-    out = out[FINDING_COLUMNS]
-    out.attrs["synthetic"] = bool(synthetic)
-    return out
+    return out[FINDING_COLUMNS]
 
 
 def empty_findings(synthetic: bool = False) -> pd.DataFrame:
@@ -314,12 +286,8 @@ def empty_findings(synthetic: bool = False) -> pd.DataFrame:
     return conform(pd.DataFrame({c: pd.Series(dtype=float) for c in FINDING_COLUMNS if c != "synthetic"}), synthetic)
 
 
-def finalize(tested: pd.DataFrame, alpha: float) -> pd.DataFrame:
+def finalize(tested: pd.DataFrame, alpha: float, synthetic: bool) -> pd.DataFrame:
     """BH q-values within each kind over every tested row, keep q < alpha, rank by score within kind."""
-    if not 0 < alpha < 1:
-        raise AnomalyError(f"alpha must be between 0 and 1, not {alpha!r}")
-    synthetic = bool(tested.attrs.get("synthetic", False)) or bool(tested["synthetic"].any()) if len(tested) else \
-        bool(tested.attrs.get("synthetic", False))
     if tested.empty:
         return empty_findings(synthetic)
     parts = []

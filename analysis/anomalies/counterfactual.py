@@ -56,15 +56,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Unpack
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from ..periods import Window
+from ..results import USD_KINDS, ranked_findings
+from ..study import Study, StudyArgs
 from .common import (
-    RHO_GRID, AnomalyError, Panel, ar1_noise, design, effective_rows, fmt_month, fmt_usd, log_level, month_weights,
-    panel, resolve_windows, rng_for, rows_frame, season_codes, z_score,
+    RHO_GRID,
+    AnomalyError,
+    Panel,
+    ar1_noise,
+    design,
+    effective_rows,
+    fmt_month,
+    fmt_usd,
+    log_level,
+    month_weights,
+    panel,
+    rng_for,
+    rows_frame,
+    season_codes,
+    z_score,
 )
 from .level_shift import cleaned, prais
 
@@ -252,7 +268,7 @@ def detect(p: Panel, *, pre: Window, post: Window, focal: int | None = None, n_s
     d = p.dates[keep]
     in_post = np.asarray((d >= post.start) & (d <= post.end))
     observed = (p.usd[keep][:, tested] * (w * in_post)[:, None]).sum(axis=0)
-    _, c = log_level(p.usd[keep][:, tested][np.asarray((d >= pre.start) & (d <= pre.end))])
+    _logged, c = log_level(p.usd[keep][:, tested][np.asarray((d >= pre.start) & (d <= pre.end))])
     zobs = (np.log(observed + c * (w * in_post).sum()) - proj.log_mean) / np.maximum(proj.log_sd, 1e-12)
     log_p = np.minimum(np.log(2) + stats.t.logsf(np.abs(zobs), proj.dof), 0.0)
     size = observed / proj.total_mean
@@ -264,7 +280,7 @@ def detect(p: Panel, *, pre: Window, post: Window, focal: int | None = None, n_s
         f"{post}: {fmt_usd(o)} USD against {fmt_usd(e)} projected from {pre} "
         f"(95% {fmt_usd(lo)}-{fmt_usd(hi)}); excess {fmt_usd(x)} (95% {fmt_usd(a)} to {fmt_usd(b)})"
         for o, e, lo, hi, x, a, b in zip(observed, proj.total_mean, proj.total_low, proj.total_high, excess,
-                                         ex_lo, ex_hi)
+                                         ex_lo, ex_hi, strict=False)
     ]
     return rows_frame(
         p, tested, KIND, period=fmt_month(post.start), score=z_score(log_p), observed_usd=observed,
@@ -273,9 +289,9 @@ def detect(p: Panel, *, pre: Window, post: Window, focal: int | None = None, n_s
     )
 
 
-def counterfactual_band(series: pd.DataFrame, *, reporter: int = 156, partner: int, family: str, flow: str = "X",
-                        pre=None, post=None, n_sim: int = 2000) -> pd.DataFrame:
-    """Monthly observed USD with the pre-window fit and the projected band, for report charts.
+def counterfactual_band(series: pd.DataFrame, study: Study | None = None, *, family: str, n_sim: int = 2000,
+                        **study_args: Unpack[StudyArgs]) -> pd.DataFrame:
+    """Monthly observed USD of the focal partner's ``family`` with the pre-window fit and the projected band.
 
     Columns ``date, observed, expected, low, high, synthetic``: over the pre
     window ``expected`` is the in-sample fit (low/high its 95% band for an
@@ -283,14 +299,17 @@ def counterfactual_band(series: pd.DataFrame, *, reporter: int = 156, partner: i
     2.5%/97.5% points (transition months included). A merged Jan-Feb row
     stands for both months (each shows the same values).
     """
-    p = panel(series, reporter=reporter, flow=flow, partners=[partner])
+    st = Study.resolve(study, **study_args)
+    p = panel(series, st, partners=[st.focal])
     sel = (p.keys["family_id"] == family).to_numpy()
     if not sel.any():
-        raise AnomalyError(f"no series for reporter {reporter}, flow {flow}, partner {partner}, family {family!r}")
+        raise AnomalyError(f"no series for reporter {st.reporter}, flow {st.flow}, partner {st.focal}, "
+                           f"family {family!r}")
     p = p.subset(sel)
-    pre_w, post_w = resolve_windows(p.dates, pre, post)
+    st = st.closed(p.dates.max())
+    pre_w, post_w = st.pre, st.post
     if not eligible(p.usd, p.dates, pre_w, post_w)[0]:
-        raise AnomalyError(f"family {family} for partner {partner}: too few positive months in {pre_w} to project")
+        raise AnomalyError(f"family {family} for partner {st.focal}: too few positive months in {pre_w} to project")
     proj = project(p.usd, p.dates, pre_w, post_w, n_sim=n_sim, bands=True)
     _, c = log_level(p.usd[(p.dates >= pre_w.start) & (p.dates <= pre_w.end)])
     band = np.exp(1.96 * proj.sigma[0])
@@ -307,5 +326,34 @@ def counterfactual_band(series: pd.DataFrame, *, reporter: int = 156, partner: i
         out["date"] >= pre_w.start)  # a merged February shows its January's values
     out = out[(out["date"] >= pre_w.start) & (out["date"] <= post_w.end)].reset_index(drop=True)
     out["synthetic"] = p.synthetic
-    out.attrs["synthetic"] = p.synthetic
     return out
+
+
+BAND_COLUMNS = ["family", "date", "observed", "expected", "low", "high", "note", "synthetic"]
+
+
+def counterfactual_bands(series: pd.DataFrame, findings: pd.DataFrame, study: Study, *, top: int = 6,
+                         n_sim: int = 2000) -> pd.DataFrame:
+    """Bands (:func:`counterfactual_band`) of the focal partner's ``top`` families with value findings.
+
+    Families in the order of :func:`~analysis.anomalies.common.ranked_findings`,
+    each once. Where the pre window gives nothing to project from (a new
+    flow), the observed series alone, with the reason in ``note``.
+    """
+    flags = findings[(findings["partner_code"] == study.focal) & findings["kind"].isin(USD_KINDS)]
+    families = list(dict.fromkeys(ranked_findings(flags)["family"]))[:max(top, 0)] if len(flags) else []
+    parts = []
+    for family in families:
+        try:
+            band = counterfactual_band(series, study, family=family, n_sim=n_sim).assign(note="")
+        except AnomalyError:
+            p = panel(series, study, partners=[study.focal])
+            col = int(np.flatnonzero((p.keys["family_id"] == family).to_numpy())[0])
+            band = pd.DataFrame({"date": p.dates, "observed": p.usd[:, col], "expected": np.nan, "low": np.nan,
+                                 "high": np.nan, "note": "no counterfactual: too few months with trade in the "
+                                                         "pre window to project from",
+                                 "synthetic": p.synthetic})
+        parts.append(band.assign(family=family))
+    if not parts:
+        return pd.DataFrame(columns=BAND_COLUMNS)
+    return pd.concat(parts, ignore_index=True)[BAND_COLUMNS]

@@ -56,8 +56,21 @@ import numpy as np
 import pandas as pd
 
 from .common import (
-    RHO_GRID, NullTail, Panel, ar1_noise, design, effective_rows, fmt_month, fmt_usd, log_level, month_weights,
-    robust_decompose, rng_for, rows_frame, season_codes, z_score,
+    RHO_GRID,
+    NullTail,
+    Panel,
+    ar1_noise,
+    design,
+    effective_rows,
+    fmt_month,
+    fmt_usd,
+    log_level,
+    month_weights,
+    rng_for,
+    robust_decompose,
+    rows_frame,
+    season_codes,
+    z_score,
 )
 
 KIND = "level_shift"
@@ -93,7 +106,8 @@ def prais(rho: float, n: int) -> np.ndarray:
 
 
 def _gls_blocks(x: np.ndarray, Z: np.ndarray, S: np.ndarray, rho: np.ndarray):
-    """Per AR coefficient on the grid: (rho, columns, Prais-Winsten-transformed steps and series with Z projected out)."""
+    """Per AR coefficient on the grid: (rho, columns, Prais-Winsten-transformed steps and series with Z
+    projected out)."""
     n = x.shape[0]
     for r in np.unique(rho):
         cols = np.flatnonzero(rho == r)
@@ -312,7 +326,7 @@ def detect(p: Panel, *, min_positive: float = MIN_POSITIVE, alpha: float = 0.05,
     detail = [
         f"level x{s:.2f} (95% {a:.2f}-{b:.2f}) from {per}: {fmt_usd(o / s)} -> {fmt_usd(o)} USD/month; "
         f"AR(1) {r:.2f}" + (f"; {note}" if note else "")
-        for s, a, b, per, o, r, note in zip(size, lo, hi, period, obs, fit.rho, uv_note)
+        for s, a, b, per, o, r, note in zip(size, lo, hi, period, obs, fit.rho, uv_note, strict=False)
     ]
     return rows_frame(
         p, tested, KIND, period=period, score=z_score(log_p), observed_usd=obs, expected_usd=obs / size,
@@ -331,7 +345,7 @@ def _unit_value_note(p: Panel, keep: np.ndarray, codes: np.ndarray, years: np.nd
     if ok.any():
         null = null_model(tuple(codes.tolist()), tuple(np.round(years, 6).tolist()))
         est, se = step_at(np.log(uv[:, ok]), codes, years, k[ok], rho_map=null.rho_map)
-        for j, e, s in zip(np.flatnonzero(ok), est, se):
+        for j, e, s in zip(np.flatnonzero(ok), est, se, strict=False):
             ratio, lo, hi = np.exp(e), np.exp(e - 1.96 * s), np.exp(e + 1.96 * s)
             moved = not (lo <= 1.0 <= hi) and abs(e) > np.log(1.25)
             notes[j] = (f"USD/kg also x{ratio:.2f} ({lo:.2f}-{hi:.2f})" if moved

@@ -52,7 +52,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .common import Panel, family_names, fmt_usd, is_synthetic, rows_frame, z_score
+from ..schema import is_synthetic
+from .common import Panel, family_names, fmt_usd, rows_frame, z_score
 
 KIND = "mirror_gap"
 MIN_USD = 50_000.0
@@ -130,27 +131,27 @@ def _partner(block: pd.DataFrame, flow: str, min_gap: float) -> pd.DataFrame:
             best[better] = np.column_stack([z, np.full(n_f, i), np.full(n_f, j), sd])[better]
     tested = n_runs > 0
     z, sd = best[:, 0], best[:, 3]
-    i, j = np.nan_to_num(best[:, 1]).astype(int), np.nan_to_num(best[:, 2]).astype(int)
+    first, last = np.nan_to_num(best[:, 1]).astype(int), np.nan_to_num(best[:, 2]).astype(int)
     # P(|gap| - margin >= z sd) at the boundary |true gap| = margin, times the number of runs looked at
     tail = np.logaddexp(stats.norm.logsf(z), stats.norm.logsf(z + 2 * margin / np.where(sd > 0, sd, 1.0)))
     log_p = np.minimum(tail + np.log(np.maximum(n_runs, 1)), 0.0)
-    inside = (np.arange(n_y)[None, :] >= i[:, None]) & (np.arange(n_y)[None, :] <= j[:, None])
+    inside = (np.arange(n_y)[None, :] >= first[:, None]) & (np.arange(n_y)[None, :] <= last[:, None])
     obs = np.nansum(np.where(inside, M, 0.0), axis=1)
     china = np.nansum(np.where(inside, X, 0.0), axis=1)
     with np.errstate(all="ignore"):
         usual = np.exp(np.nanmean(np.where(inside, mu, np.nan), axis=1))
         gap = np.log(obs / china) - np.log(usual)
     size, lo, hi = np.exp(gap), np.exp(gap - 1.96 * sd), np.exp(gap + 1.96 * sd)
-    span = [f"{years[a]}" if a == b else f"{years[a]}-{years[b]}" for a, b in zip(i, j)]
+    span = [f"{years[a]}" if a == b else f"{years[a]}-{years[b]}" for a, b in zip(first, last, strict=True)]
     with np.errstate(all="ignore"):
         detail = [
             f"partner reports {o / c:.2f}x China's {FLOW_WORD.get(flow, flow)} in {sp} (USD {fmt_usd(o)} vs "
             f"{fmt_usd(c)}); usual ratio for flows this size {us:.2f}, so x{sz:.2f} the usual (95% {a:.2f}-{b:.2f})"
-            for o, c, sp, us, sz, a, b in zip(obs, china, span, usual, size, lo, hi)
+            for o, c, sp, us, sz, a, b in zip(obs, china, span, usual, size, lo, hi, strict=False)
         ]
     out = pd.DataFrame({
         "partner_code": int(block["partner_code"].iloc[0]), "family_id": wide_["usd_own"].index.to_numpy(),
-        "period": [f"{years[a]}-01" for a in i], "score": z_score(log_p), "observed_usd": obs,
+        "period": [f"{years[a]}-01" for a in first], "score": z_score(log_p), "observed_usd": obs,
         "expected_usd": china * usual, "expected_low": obs / hi, "expected_high": obs / lo, "size": size,
         "size_low": lo, "size_high": hi, "p_value": np.exp(log_p), "detail": detail,
     })

@@ -75,7 +75,7 @@ def detect(p: Panel, *, pre: Window, post: Window, negligible_share: float = NEG
     detail = [
         f"from {per}: {fmt_usd(b)} USD/month in {post} against {fmt_usd(a)} in {pre}; "
         f"positive in {sh:.0%} of post months"
-        for per, a, b, sh in zip(start, pre_mean, post_mean, post_share)
+        for per, a, b, sh in zip(start, pre_mean, post_mean, post_share, strict=False)
     ]
     cols = np.arange(p.n_series)
     return rows_frame(

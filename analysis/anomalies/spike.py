@@ -46,8 +46,18 @@ import numpy as np
 import pandas as pd
 
 from .common import (
-    NullTail, Panel, ar1_noise, effective_rows, fmt_month, fmt_usd, log_level, robust_decompose, rng_for,
-    rows_frame, season_codes, z_score,
+    NullTail,
+    Panel,
+    ar1_noise,
+    effective_rows,
+    fmt_month,
+    fmt_usd,
+    log_level,
+    rng_for,
+    robust_decompose,
+    rows_frame,
+    season_codes,
+    z_score,
 )
 
 KIND = "spike"
@@ -110,14 +120,14 @@ def detect(p: Panel, *, min_positive: float = MIN_POSITIVE, **_) -> pd.DataFrame
     # expected level of the spike month from the other months only (the month itself pulls its fit up)
     loo = u > 0
     loo[at, cols] = False
-    fitted, _, scale = robust_decompose(x, codes, valid=loo, smooth=SMOOTH)
-    fit = fitted[at, cols]
+    fitted, _trend, scale = robust_decompose(x, codes, valid=loo, smooth=SMOOTH)
+    fit_at = fitted[at, cols]
     half = 1.96 * factor * scale
-    expected = np.maximum(np.exp(fit) - c, 0.0)
-    low = np.maximum(np.exp(fit - half) - c, 0.0)
-    high = np.exp(fit + half) - c
+    expected = np.maximum(np.exp(fit_at) - c, 0.0)
+    low = np.maximum(np.exp(fit_at - half) - c, 0.0)
+    high = np.exp(fit_at + half) - c
     observed = u[at, cols]
-    size = (observed + c) / np.exp(fit)
+    size = (observed + c) / np.exp(fit_at)
     size_low, size_high = size * np.exp(-half), size * np.exp(half)
     eff_dates = p.dates[keep]
     jan_feb = np.zeros(len(p.dates), dtype=bool)
@@ -128,7 +138,7 @@ def detect(p: Panel, *, min_positive: float = MIN_POSITIVE, **_) -> pd.DataFrame
         f"{per}{' (January-February, published together: each month shows half)' if m else ''}: "
         f"{fmt_usd(o)} USD against {fmt_usd(e)} expected (95% band {fmt_usd(lo)}-{fmt_usd(hi)}), "
         f"x{s:.1f}, robust z {zz:.1f}"
-        for per, m, o, e, lo, hi, s, zz in zip(period, merged, observed, expected, low, high, size, stat)
+        for per, m, o, e, lo, hi, s, zz in zip(period, merged, observed, expected, low, high, size, stat, strict=False)
     ]
     return rows_frame(
         p, tested, KIND, period=period, score=z_score(log_p), observed_usd=observed, expected_usd=expected,

@@ -78,7 +78,7 @@ def detect(p: Panel, *, min_coverage: float = MIN_COVERAGE, alpha: float = 0.05,
     v_est, v_se = np.full(len(tested), np.nan), np.full(len(tested), np.nan)
     if len(worth):
         cols = tested[worth]
-        xv, _ = log_level(usd[:, cols])
+        xv, _offset = log_level(usd[:, cols])
         v_est[worth], v_se[worth] = step_at(xv, codes, years, fit.k[worth], rho_map=null.rho_map,
                                             valid=usd[:, cols] > 0)
     after = np.arange(n)[:, None] >= fit.k[None, :]
@@ -89,7 +89,8 @@ def detect(p: Panel, *, min_coverage: float = MIN_COVERAGE, alpha: float = 0.05,
     lo, hi = np.exp(fit.delta - 1.96 * fit.se), np.exp(fit.delta + 1.96 * fit.se)
     eff_dates = p.dates[keep]
     period = [fmt_month(eff_dates[k]) for k in fit.k]
-    detail = [_describe(s, a, b, per, ve, vs) for s, a, b, per, ve, vs in zip(size, lo, hi, period, v_est, v_se)]
+    detail = [_describe(s, a, b, per, ve, vs)
+              for s, a, b, per, ve, vs in zip(size, lo, hi, period, v_est, v_se, strict=True)]
     return rows_frame(
         p, tested, KIND, period=period, score=z_score(log_p), observed_usd=obs, expected_usd=obs / size,
         expected_low=obs / hi, expected_high=obs / lo, size=size, size_low=lo, size_high=hi,

@@ -8,8 +8,13 @@ can reach a traceback, a log or a report through them.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import TradeflowsError
 from .redact import redact
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..fetching import FetchResult
 
 
 class ComtradeError(TradeflowsError):
@@ -23,7 +28,7 @@ class ComtradeError(TradeflowsError):
         self.api_message = redact(api_message) if api_message else None
         self.wait = wait
         self.chunk_id = chunk_id
-        self.fetch_result = None  # set by analysis.fetch.fetch: what was done before the failure
+        self.fetch_result: FetchResult | None = None  # set by analysis.fetching.fetch: what was done before the failure
         parts = [redact(message)]
         if status is not None or self.api_message:
             detail = f"HTTP {status}" if status is not None else "API"

@@ -1,29 +1,32 @@
 """Stage 1 of a Comtrade request: check every parameter before any call.
 
-Reporter and partners go through :mod:`analysis.countries`, HS codes, groups
-and families through :func:`analysis.registry.resolve_codes` (both editions'
-codes), periods through :mod:`analysis.periods`. Anything wrong is one
-:class:`InputError` naming it, raised before a single call is made.
+Who, what and to whom come from a :class:`~analysis.study.Study` (built by
+:meth:`Study.resolve`, the one resolver of user input: countries, flow,
+frequency, HS codes, groups and families); this stage adds what only a fetch
+needs: the period range (through :mod:`analysis.periods`) and the HS codes of
+each edition. Anything wrong is one :class:`InputError` naming it, raised
+before a single call is made.
 
 HS editions by year: China reports HS 2017 (H5) for 2017-2021 and HS 2022
 (H6) from 2022, and the registry knows these two editions only, so each
 period is asked for with the codes of its edition (Comtrade's ``HS``
 classification answers in the edition the reporter used) and periods before
-2017 are refused. The data availability check in :mod:`analysis.fetch`
+2017 are refused. The data availability check in :mod:`analysis.fetching`
 confirms the edition per period before any data call.
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Unpack
 
 import pandas as pd
 
 from .. import registry
-from ..countries import DEFAULT_PARTNERS, resolve_countries, resolve_country
 from ..errors import InputError
 from ..periods import parse_period
+from ..study import Study, StudyArgs
 
 FIRST_YEAR = 2017
 """First year the registry's editions cover (HS 2017)."""
@@ -31,16 +34,14 @@ FIRST_YEAR = 2017
 EDITION_FROM = {"H5": 2017, "H6": 2022}
 """First year each HS edition is used for (China: H5 for 2017-2021, H6 from 2022)."""
 
-FLOWS = {"X": "X", "EXPORT": "X", "EXPORTS": "X", "M": "M", "IMPORT": "M", "IMPORTS": "M",
-         "RX": "RX", "RM": "RM"}
-FREQS = {"M": "M", "MONTHLY": "M", "A": "A", "ANNUAL": "A"}
 API_KEY_ENV = "COMTRADE_API_KEY"
 
 
 def edition_of_year(year: int) -> str:
     """HS edition of the codes to ask for in ``year`` (H5 for 2017-2021, H6 from 2022)."""
     if year < FIRST_YEAR:
-        raise InputError(f"year {year}: the registry holds HS 2017 and HS 2022 codes only; start in {FIRST_YEAR} or later")
+        raise InputError(f"year {year}: the registry holds HS 2017 and HS 2022 codes only; "
+                         f"start in {FIRST_YEAR} or later")
     return "H6" if year >= EDITION_FROM["H6"] else "H5"
 
 
@@ -65,30 +66,9 @@ class Params:
         return [f"{d:%Y%m}" for d in pd.date_range(self.start, self.end, freq="MS")]
 
 
-def check_flow(flow: str) -> str:
-    """``"X"``/``"exports"`` -> ``"X"``; InputError for anything else."""
-    f = FLOWS.get(str(flow).strip().upper())
-    if f is None:
-        raise InputError(f"flow {flow!r} is not one of X (exports), M (imports), RX, RM")
-    return f
-
-
-def check_freq(freq: str) -> str:
-    """``"M"``/``"monthly"`` -> ``"M"``, ``"A"``/``"annual"`` -> ``"A"``."""
-    f = FREQS.get(str(freq).strip().upper())
-    if f is None:
-        raise InputError(f"frequency {freq!r} is not M (monthly) or A (annual)")
-    return f
-
-
-def check_codes(codes: str | Iterable[str] | None) -> dict[str, tuple[str, ...]]:
-    """Registry codes, groups or families (None: the whole registry) -> codes per HS edition."""
-    if codes is None:
-        spec = list(registry.groups()["group"])
-    elif isinstance(codes, str):
-        spec = codes
-    else:
-        spec = [str(c) for c in codes]
+def check_codes(codes: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Registry codes, groups or families (empty: the whole registry) -> sorted codes per HS edition."""
+    spec = list(codes) if codes else [str(g) for g in registry.groups()["group"]]
     table = registry.resolve_codes(spec)
     return {ed: tuple(sorted(set(table.loc[table["edition"] == ed, "code"]))) for ed in registry.EDITIONS}
 
@@ -100,24 +80,25 @@ def api_key(key: str | None) -> str | None:
     if not value:
         return None
     if any(ch.isspace() for ch in value) or not value.isprintable():
-        raise InputError(f"the Comtrade subscription key (from {API_KEY_ENV} or api_key) contains spaces or control characters")
+        raise InputError(f"the Comtrade subscription key (from {API_KEY_ENV} or api_key) contains spaces or "
+                         "control characters")
     return value
 
 
-def check_params(*, reporter: str | int = 156, flow: str = "X", partners: str | int | Iterable[str | int] | None = None,
-                 codes: str | Iterable[str] | None = None, start: str = "2017-01", end: str | None = None,
-                 freq: str = "M", today: pd.Timestamp | None = None) -> Params:
-    """Validate and normalize fetch parameters (see the module docstring); no call is made."""
-    rep = resolve_country(reporter)
-    fl = check_flow(flow)
-    fr = check_freq(freq)
-    parts = tuple(DEFAULT_PARTNERS if partners is None else resolve_countries(partners))
-    if rep in parts:
-        raise InputError(f"reporter {rep} is also among the partners")
-    by_edition = check_codes(codes)
+def check_params(study: Study | None = None, *, start: str = "2017-01", end: str | None = None,
+                 today: pd.Timestamp | None = None, **study_args: Unpack[StudyArgs]) -> Params:
+    """Checked fetch parameters of ``study`` (or the study the keyword arguments make) from ``start`` to ``end``.
+
+    The study is resolved by :meth:`Study.resolve`; this adds the checks of
+    the period range (not reversed, not in the future, no year before the
+    registry's editions) and of the codes (some for every edition asked).
+    The partners are ``study.partners`` (focal and controls), sorted. No call is made.
+    """
+    st = Study.resolve(study, **study_args)
+    by_edition = check_codes(st.codes)
     first = parse_period(start)
     last = parse_period(end, end=True) if end is not None else None
-    if fr == "A":
+    if st.freq == "A":
         first = first.replace(month=1)
         last = last.replace(month=1) if last is not None else None
     edition_of_year(first.year)
@@ -131,4 +112,4 @@ def check_params(*, reporter: str | int = 156, flow: str = "X", partners: str | 
     empty = sorted(ed for ed in needed if not by_edition.get(ed))
     if empty and all(not by_edition.get(ed) for ed in needed):
         raise InputError(f"the codes given have no {' or '.join(empty)} codes for the periods asked")
-    return Params(rep, fl, tuple(sorted(parts)), by_edition, first, last, fr)
+    return Params(st.reporter, st.flow, tuple(sorted(st.partners)), by_edition, first, last, st.freq)

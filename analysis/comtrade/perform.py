@@ -12,35 +12,56 @@ silently uses the preview endpoint, and every call makes a fresh
 ``urllib3.PoolManager()`` whose default retry policy sleeps and retries 429s
 on its own (spending quota unseen).
 
-So each call here: goes through the single-request functions only
+So each call here goes through the single-request functions only
 (``previewFinalData``/``getFinalData``, ``_getFinalDataAvailability``/
-``getFinalDataAvailability``), one call per plan row; hands comtradeapicall a
-recording transport in place of the ``urllib3`` module it uses (the only seam
-it has: the swap is made under a lock for the duration of the call, and a
-call that does not go through it is an error), so the HTTP status, headers
-and raw body of the one request are seen; captures and redacts whatever it
-prints; checks the endpoint actually used against the one intended; and turns
-every failure into a typed :class:`~.errors.ComtradeError`. Retries are ours:
-bounded, exponential, honouring the wait the API names, only for errors that
-can pass. A client-side throttle spaces calls, and a counter shows the calls
-used against the daily quota.
+``getFinalDataAvailability``), one call per plan row; sees the HTTP status,
+headers and raw body of that one request through the seam below; checks the
+endpoint actually used against the one intended; and turns every failure into
+a typed :class:`~.errors.ComtradeError`. Retries are ours: bounded,
+exponential, honouring the wait the API names, only for errors that can pass.
+A client-side throttle spaces calls, and a counter shows the calls used
+against the daily quota.
+
+The seam (design (a): one permanent shim, the recorder in a context variable).
+comtradeapicall looks up ``urllib3.PoolManager`` on its modules' global
+``urllib3`` at call time, its only seam. At import of this module that global
+of ``PreviewGet`` and ``DataAvailability`` is replaced once (idempotently) by
+:class:`Urllib3Seam`, a stand-in for the urllib3 module: every attribute is
+urllib3's own, except that ``PoolManager``/``ProxyManager`` return the
+recorder of the current context when one of our calls is running in it (the
+recorder is a :class:`contextvars.ContextVar`, set for the duration of that
+call in its own thread or task) and otherwise real urllib3's, built with the
+same arguments. So a comtradeapicall call made by anyone else, in any thread,
+goes to real urllib3 unchanged, and our calls need no lock and no swap.
+comtradeapicall prints only on its failure paths; the recorder keeps the
+exchange and, for a non-200 or a transport error, stops comtradeapicall with
+a private exception before it reaches those prints, so nothing has to be
+captured and ``sys.stdout`` is never touched (another thread's prints stay
+its own). A 200 goes back to comtradeapicall, which parses it as usual.
+
+Why (a) rather than building the URL ourselves (b): comtradeapicall stays
+the code that builds and sends every real request (the manifest's ``source``
+says so truthfully), its answer parsing stays as a cross-check of the body,
+and a comtradeapicall upgrade that changes the endpoint or the number of
+requests is caught on the real call (endpoint check, one exchange per call),
+not only in a parity test. The cost is one attribute of two comtradeapicall
+modules replaced for the life of the process, with unchanged behaviour for
+every caller outside our context.
 
 The same transport seam lets tests point the client at a local HTTP server
 (``base_url``) with real urllib3 and real comtradeapicall in between.
 """
 from __future__ import annotations
 
-import io
+import contextvars
 import json
 import logging
 import re
-import threading
 import time
 import types
-from collections.abc import Callable
-from contextlib import contextmanager, redirect_stdout
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import urlencode, urlsplit
 
 import comtradeapicall
@@ -49,8 +70,15 @@ import comtradeapicall.PreviewGet as _ca_get
 import pandas as pd
 import urllib3
 
-from .errors import (ComtradeAuthError, ComtradeError, ComtradeNetworkError, ComtradeQuotaError,
-                     ComtradeRateLimitError, ComtradeRequestError, ComtradeServerError)
+from .errors import (
+    ComtradeAuthError,
+    ComtradeError,
+    ComtradeNetworkError,
+    ComtradeQuotaError,
+    ComtradeRateLimitError,
+    ComtradeRequestError,
+    ComtradeServerError,
+)
 from .plan import AVAILABILITY_PATHS, BASE_URL, CAPS, PATHS, request_fields
 from .redact import redact, register_secret
 
@@ -60,23 +88,30 @@ DEFAULT_CALLS_PER_MINUTE = 10.0
 DEFAULT_DAILY_QUOTA = 500
 """Calls per day of Comtrade's free keyed subscription (configurable)."""
 
-_SWAP_LOCK = threading.Lock()
 _WAIT = re.compile(r"(?i)try again in\s+(\d+(?:\.\d+)?)\s*second")
 _QUOTA = re.compile(r"(?i)quota")
 _TAGS = re.compile(r"<[^>]+>")
 
 
+class Response(Protocol):
+    """What the client reads of an HTTP answer (urllib3's ``HTTPResponse`` has it)."""
+
+    status: int
+    headers: Mapping[str, str]
+    data: bytes
+
+
 class Transport(Protocol):
     """What comtradeapicall calls on its pool manager: ``request(method, url, fields=..., timeout=...)``."""
 
-    def request(self, method: str, url: str, fields: dict | None = None, **kw: Any) -> Any: ...
+    def request(self, method: str, url: str, fields: dict[str, Any] | None = None, **kw: Any) -> Any: ...
 
 
-def default_transport() -> urllib3.PoolManager:
+def default_transport() -> Transport:
     """A urllib3 pool that never retries or sleeps by itself (retries are the client's, counted and visible)."""
     retries = urllib3.Retry(total=0, connect=0, read=0, status=0, other=0, redirect=False,
                             respect_retry_after_header=False, raise_on_status=False)
-    return urllib3.PoolManager(retries=retries)
+    return cast(Transport, urllib3.PoolManager(retries=retries))
 
 
 @dataclass
@@ -90,6 +125,13 @@ class Exchange:
     error: BaseException | None = None
 
 
+class _Stopped(Exception):
+    """Raised by the recorder through comtradeapicall after a failed exchange, so it prints nothing.
+
+    Its message holds no URL (hence no key), should a comtradeapicall version catch and print it.
+    """
+
+
 class _Recorder:
     """Stands in for urllib3's PoolManager inside comtradeapicall: forwards to the transport, keeps the exchange."""
 
@@ -97,7 +139,7 @@ class _Recorder:
         self.transport, self.base_url = transport, base_url.rstrip("/") if base_url else None
         self.exchanges: list[Exchange] = []
 
-    def request(self, method: str, url: str, fields: dict | None = None, **kw: Any) -> Any:
+    def request(self, method: str, url: str, fields: dict[str, Any] | None = None, **kw: Any) -> Any:
         full = f"{url}?{urlencode(fields)}" if fields else url
         ex = Exchange(url=redact(full))
         self.exchanges.append(ex)
@@ -105,32 +147,59 @@ class _Recorder:
         if self.base_url and url.startswith(BASE_URL):
             target = self.base_url + url[len(BASE_URL):]
         try:
-            resp = self.transport.request(method, target, fields=fields, **kw)
-        except BaseException as exc:
+            resp = cast(Response, self.transport.request(method, target, fields=fields, **kw))
+        except Exception as exc:
             ex.error = exc
-            raise
+            raise _Stopped("the request failed; tradeflows judges it") from None
         ex.status = int(resp.status)
         ex.headers = {str(k): str(v) for k, v in dict(resp.headers).items()}
         ex.body = bytes(resp.data or b"")
+        if ex.status != 200:
+            raise _Stopped(f"HTTP {ex.status}; tradeflows judges it")
         return resp
 
 
-@contextmanager
-def _through(recorder: _Recorder) -> Iterator[io.StringIO]:
-    """Make comtradeapicall's modules use ``recorder`` as their pool manager and capture what they print."""
-    shim = types.SimpleNamespace(PoolManager=lambda *a, **k: recorder, ProxyManager=lambda *a, **k: recorder,
-                                 exceptions=urllib3.exceptions)
-    printed = io.StringIO()
-    with _SWAP_LOCK:
-        saved = [(mod, mod.urllib3) for mod in (_ca_get, _ca_availability)]
-        for mod, _ in saved:
-            mod.urllib3 = shim
-        try:
-            with redirect_stdout(printed):
-                yield printed
-        finally:
-            for mod, original in saved:
-                mod.urllib3 = original
+_ACTIVE: contextvars.ContextVar[_Recorder | None] = contextvars.ContextVar("tradeflows_comtrade_recorder",
+                                                                           default=None)
+"""The recorder of the call running in this context (thread or task), None outside our calls."""
+
+
+class Urllib3Seam(types.ModuleType):
+    """Stand-in for the ``urllib3`` module inside comtradeapicall: the recorder of the current context, else urllib3.
+
+    Attributes other than the two pool managers are urllib3's own (``exceptions``, ...).
+    """
+
+    def __init__(self, real: types.ModuleType) -> None:
+        super().__init__("urllib3", "urllib3 as comtradeapicall sees it (tradeflows seam)")
+        self.real = real
+
+    def PoolManager(self, *args: Any, **kw: Any) -> Any:  # noqa: N802 (urllib3's name)
+        recorder = _ACTIVE.get()
+        return recorder if recorder is not None else self.real.PoolManager(*args, **kw)
+
+    def ProxyManager(self, *args: Any, **kw: Any) -> Any:  # noqa: N802 (urllib3's name)
+        recorder = _ACTIVE.get()
+        return recorder if recorder is not None else self.real.ProxyManager(*args, **kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+SEAM_MODULES = (_ca_get, _ca_availability)
+"""The comtradeapicall modules whose functions the client calls."""
+
+
+def install_seam() -> None:
+    """Put one :class:`Urllib3Seam` in place of ``urllib3`` in :data:`SEAM_MODULES` (idempotent, never nested)."""
+    for mod in SEAM_MODULES:
+        current = getattr(mod, "urllib3", urllib3)
+        if type(current) is Urllib3Seam:
+            continue
+        mod.urllib3 = Urllib3Seam(getattr(current, "real", current))
+
+
+install_seam()
 
 
 class Throttle:
@@ -195,9 +264,9 @@ class Answer:
     attempts: int
 
 
-def _api_message(body: bytes, printed: str) -> str | None:
+def _api_message(body: bytes, note: str = "") -> str | None:
     """The API's message from an error body (APIM ``message``, ``errorObject``, ``error``) or its text."""
-    text = body.decode("utf-8", "replace").strip() if body else printed.strip()
+    text = body.decode("utf-8", "replace").strip() if body else note.strip()
     try:
         doc = json.loads(text)
     except ValueError:
@@ -222,13 +291,13 @@ def _named_wait(headers: dict[str, str], message: str | None) -> float | None:
     return None
 
 
-def classify(ex: Exchange, printed: str, what: str) -> ComtradeError:
-    """The typed error for a failed exchange (status != 200, or no answer)."""
+def classify(ex: Exchange, note: str, what: str) -> ComtradeError:
+    """The typed error for a failed exchange (status != 200, or no answer); ``note`` stands in for an empty body."""
     if ex.status is None:
         reason = type(ex.error).__name__ if ex.error is not None else "no request made"
-        detail = redact(str(ex.error)) if ex.error is not None else printed
+        detail = redact(str(ex.error)) if ex.error is not None else redact(note)
         return ComtradeNetworkError(f"{what}: no answer from Comtrade ({reason}: {detail[:300]})")
-    msg = _api_message(ex.body, printed)
+    msg = _api_message(ex.body, note)
     st = ex.status
     if st == 429:
         wait = _named_wait(ex.headers, msg)
@@ -261,7 +330,7 @@ class ComtradeClient:
         register_secret(self._key)
         self.endpoint = "keyed" if self._key else "preview"
         self.cap = CAPS[self.endpoint]
-        self.transport = transport if transport is not None else default_transport()
+        self.transport: Transport = transport if transport is not None else default_transport()
         self.base_url = base_url
         self.throttle = Throttle(calls_per_minute, clock=clock, sleep=sleep)
         self.retry = retry or RetryPolicy()
@@ -334,17 +403,19 @@ class ComtradeClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _once(self, call: Callable[[], Any], endpoint: str, what: str) -> Answer:
+        """One comtradeapicall call with this call's recorder active in the current context only."""
         recorder = _Recorder(self.transport, self.base_url)
-        failure: BaseException | None = None
+        failure: Exception | None = None
         frame = None
-        with _through(recorder) as printed:
-            try:
-                frame = call()
-            except Exception as exc:  # e.g. JSONDecodeError on a malformed 200: judged from the raw body below
-                failure = exc
-        out = redact(printed.getvalue())
-        if out.strip():
-            log.debug("comtradeapicall printed: %s", out.strip()[:500])
+        token = _ACTIVE.set(recorder)
+        try:
+            frame = call()
+        except _Stopped:
+            pass  # a failed exchange, recorded: judged below
+        except Exception as exc:  # e.g. JSONDecodeError on a malformed 200: judged from the raw body below
+            failure = exc
+        finally:
+            _ACTIVE.reset(token)
         if len(recorder.exchanges) != 1:
             raise ComtradeError(f"{what}: comtradeapicall made {len(recorder.exchanges)} requests instead of one "
                                 f"through the tradeflows transport (is comtradeapicall {_version()} the pinned 1.3.2?)")
@@ -353,7 +424,7 @@ class ComtradeClient:
         if used.path != urlsplit(endpoint).path:
             raise ComtradeError(f"{what}: comtradeapicall called {used.path} instead of {urlsplit(endpoint).path}")
         if ex.status != 200:
-            raise classify(ex, out, what)
+            raise classify(ex, "", what)
         if failure is not None:
             log.debug("comtradeapicall raised %s on a 200 answer", type(failure).__name__)
         return Answer(status=200, body=ex.body, url=ex.url, frame=frame if isinstance(frame, pd.DataFrame) else None,

@@ -22,12 +22,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import pandas as pd
 
-from ..store import Store
+from ..schema import query_id
 from .params import EDITION_FROM, Params, edition_of_year
+
+T = TypeVar("T")
 
 BASE_URL = "https://comtradeapi.un.org"
 PATHS = {"preview": "/public/v1/preview/C/{freq}/HS", "keyed": "/data/v1/get/C/{freq}/HS"}
@@ -45,14 +49,15 @@ PLAN_COLUMNS = ["call", "chunk_id", "edition", "periods", "partners", "codes", "
 
 
 def chunk_query(*, reporter: int, flow: str, freq: str, periods: Sequence[str], partners: Sequence[int],
-                codes: Sequence[str]) -> dict:
-    """The query of one call as the store records it (never the key): identifies its chunk."""
+                codes: Sequence[str]) -> dict[str, Any]:
+    """The query of one call as the store records it (never the key): its :func:`~analysis.schema.query_id`
+    is the chunk id."""
     return {"typeCode": "C", "freqCode": freq, "clCode": "HS", "reporterCode": int(reporter), "flowCode": flow,
             "period": ",".join(periods), "partnerCode": ",".join(str(p) for p in partners),
             "cmdCode": ",".join(codes), **CLASSIC}
 
 
-def request_fields(query: dict, *, cap: int, key: str | None) -> dict:
+def request_fields(query: dict[str, Any], *, cap: int, key: str | None) -> dict[str, Any]:
     """The query-string fields comtradeapicall 1.3.2 sends for ``query``, in its order (None values dropped)."""
     fields = {"reportercode": query["reporterCode"], "flowCode": query["flowCode"], "period": query["period"],
               "cmdCode": query["cmdCode"], "partnerCode": query["partnerCode"],
@@ -62,17 +67,18 @@ def request_fields(query: dict, *, cap: int, key: str | None) -> dict:
     return {k: v for k, v in fields.items() if v is not None}
 
 
-def request_url(query: dict, *, endpoint: str, cap: int, key_length: int) -> str:
+def request_url(query: dict[str, Any], *, endpoint: str, cap: int, key_length: int) -> str:
     """The URL of the call as urllib3 sends it, with a placeholder of ``key_length`` characters for the key."""
     key = "K" * key_length if endpoint == "keyed" else None
     path = PATHS[endpoint].format(freq=query["freqCode"])
     return f"{BASE_URL}{path}?{urlencode(request_fields(query, cap=cap, key=key))}"
 
 
-def _split(items: Sequence, n: int) -> list[list]:
+def _split(items: Sequence[T], n: int) -> list[list[T]]:
     """``items`` in ``n`` contiguous, nearly equal parts."""
     size, extra = divmod(len(items), n)
-    out, i = [], 0
+    out: list[list[T]] = []
+    i = 0
     for k in range(n):
         j = i + size + (1 if k < extra else 0)
         out.append(list(items[i:j]))
@@ -85,11 +91,23 @@ def _period_sizes(freq: str) -> list[int]:
     return [12, 6, 4, 3, 2, 1] if freq == "M" else list(range(MAX_PERIODS, 0, -1))
 
 
-def _batches(n_periods: int, partners: list[int], codes: list[str], *, endpoint: str, cap: int, key_length: int,
-             reporter: int, flow: str, freq: str) -> tuple[int, int] | None:
+@dataclass(frozen=True)
+class Shape:
+    """What every call of a plan shares: the endpoint, its record cap, the key length, reporter, flow, frequency."""
+
+    endpoint: str
+    cap: int
+    key_length: int = KEY_LENGTH
+    reporter: int = 156
+    flow: str = "X"
+    freq: str = "M"
+
+
+def _batches(n_periods: int, partners: list[int], codes: list[str], shape: Shape) -> tuple[int, int] | None:
     """Fewest (partner batches, code batches) for calls of ``n_periods`` periods within the cap and URL limit."""
     n_q, n_c = len(partners), len(codes)
-    sample = "209912" if freq == "M" else "2099"
+    cap = shape.cap
+    sample = "209912" if shape.freq == "M" else "2099"
     best: tuple[tuple[int, int], tuple[int, int]] | None = None
     for q in range(n_q, 0, -1):
         c_max = (cap - 1) // (n_periods * q)
@@ -100,9 +118,9 @@ def _batches(n_periods: int, partners: list[int], codes: list[str], *, endpoint:
         while nc <= n_c:
             worst_q = max(_split(partners, nq), key=lambda b: len(",".join(map(str, b))))
             worst_c = max(_split(codes, nc), key=len)
-            query = chunk_query(reporter=reporter, flow=flow, freq=freq, periods=[sample] * n_periods,
-                                partners=worst_q, codes=worst_c)
-            if len(request_url(query, endpoint=endpoint, cap=cap, key_length=key_length)) < MAX_URL:
+            query = chunk_query(reporter=shape.reporter, flow=shape.flow, freq=shape.freq,
+                                periods=[sample] * n_periods, partners=worst_q, codes=worst_c)
+            if len(request_url(query, endpoint=shape.endpoint, cap=cap, key_length=shape.key_length)) < MAX_URL:
                 break
             nc += 1
         if nc > n_c:
@@ -120,10 +138,10 @@ def block_sizes(*, freq: str, partners: Sequence[int], codes: Sequence[str], end
     Constraints: bound = periods x partners x codes < cap, at most 12 periods,
     URL under 4,096 characters. Ties go to more periods per call.
     """
-    kw = dict(endpoint=endpoint, cap=cap, key_length=key_length, reporter=reporter, flow=flow, freq=freq)
+    shape = Shape(endpoint=endpoint, cap=cap, key_length=key_length, reporter=reporter, flow=flow, freq=freq)
     best: tuple[tuple[int, int], tuple[int, int, int]] | None = None
     for p in _period_sizes(freq):
-        found = _batches(p, sorted(partners), sorted(codes), **kw)
+        found = _batches(p, sorted(partners), sorted(codes), shape)
         if found is None:
             continue
         rank = (math.ceil(12 / p) * found[0] * found[1], -p)
@@ -135,12 +153,13 @@ def block_sizes(*, freq: str, partners: Sequence[int], codes: Sequence[str], end
 
 
 def _period_blocks(periods: list[str], freq: str, size: int) -> list[list[str]]:
-    """Periods grouped into blocks of ``size``: monthly aligned to the calendar year, annual to the edition's first year."""
-    blocks: dict[tuple, list[str]] = {}
+    """Periods grouped into blocks of ``size``: monthly aligned to the calendar year, annual to the first year
+    of the edition."""
+    blocks: dict[tuple[str, int], list[str]] = {}
     for per in periods:
         year = int(per[:4])
         if freq == "M":
-            key = (year, (int(per[4:6]) - 1) // size)
+            key = (str(year), (int(per[4:6]) - 1) // size)
         else:
             first = EDITION_FROM[edition_of_year(year)]
             key = (edition_of_year(year), (year - first) // size)
@@ -152,7 +171,7 @@ def build_plan(params: Params, *, endpoint: str, key_length: int = KEY_LENGTH) -
     """The call plan for checked parameters (columns ``PLAN_COLUMNS``; see the module docstring)."""
     cap = CAPS[endpoint]
     periods = params.periods()
-    rows = []
+    rows: list[dict[str, Any]] = []
     by_edition: dict[str, list[str]] = {}
     for per in periods:
         by_edition.setdefault(edition_of_year(int(per[:4])), []).append(per)
@@ -160,19 +179,22 @@ def build_plan(params: Params, *, endpoint: str, key_length: int = KEY_LENGTH) -
         codes = list(params.codes.get(edition, ()))
         if not codes:
             continue
-        kw = dict(endpoint=endpoint, cap=cap, key_length=key_length, reporter=params.reporter, flow=params.flow,
-                  freq=params.freq)
-        p, nq_full, nc_full = block_sizes(partners=params.partners, codes=codes, **kw)
+        shape = Shape(endpoint=endpoint, cap=cap, key_length=key_length, reporter=params.reporter,
+                      flow=params.flow, freq=params.freq)
+        p, nq_full, nc_full = block_sizes(partners=params.partners, codes=codes, endpoint=endpoint, cap=cap,
+                                          key_length=key_length, reporter=params.reporter, flow=params.flow,
+                                          freq=params.freq)
         for block in _period_blocks(eds_periods, params.freq, p):
             # a block cut short by the start or end of the range is re-batched for its own length
-            found = (nq_full, nc_full) if len(block) == p else _batches(len(block), list(params.partners), codes, **kw)
+            short = len(block) != p
+            found = _batches(len(block), list(params.partners), codes, shape) if short else (nq_full, nc_full)
             nq, nc = found or (nq_full, nc_full)  # a shorter block always fits; None cannot happen
             for part_batch in _split(list(params.partners), nq):
                 for code_batch in _split(codes, nc):
                     query = chunk_query(reporter=params.reporter, flow=params.flow, freq=params.freq,
                                         periods=block, partners=part_batch, codes=code_batch)
                     rows.append({
-                        "chunk_id": Store.chunk_id(query), "edition": edition, "periods": query["period"],
+                        "chunk_id": query_id(query), "edition": edition, "periods": query["period"],
                         "partners": query["partnerCode"], "codes": query["cmdCode"], "n_periods": len(block),
                         "n_partners": len(part_batch), "n_codes": len(code_batch),
                         "bound": len(block) * len(part_batch) * len(code_batch), "cap": cap,

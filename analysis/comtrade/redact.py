@@ -22,7 +22,7 @@ _SECRETS: set[str] = set()
 _LOCK = threading.Lock()
 
 LOGGERS = ("urllib3", "urllib3.connectionpool", "urllib3.poolmanager", "urllib3.util.retry",
-           "urllib3.response", "analysis", "analysis.fetch", "analysis.comtrade")
+           "urllib3.response", "analysis", "analysis.fetching", "analysis.comtrade")
 """Loggers that get a :class:`RedactingFilter` (a filter acts only on records its own logger creates)."""
 
 

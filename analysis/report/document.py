@@ -275,13 +275,13 @@ def _html_table(t: Table, number: int) -> str:
     label = next((i for i, n in enumerate(numeric) if not n), None)  # the column that names the rows
     short = [bool(len(t.frame)) and t.frame[c].astype(str).str.len().max() <= 10 for c in t.frame.columns]
     cls = []
-    for i, (n, sh) in enumerate(zip(numeric, short)):
+    for i, (n, sh) in enumerate(zip(numeric, short, strict=False)):
         names = (["num"] if n else []) + (["label"] if i == label else []) + (["nowrap"] if sh and not n else [])
         cls.append(f' class="{" ".join(names)}"' if names else "")
-    head = "".join(f'<th scope="col"{k}>{inline_html(c)}</th>' for c, k in zip(t.frame.columns, cls))
+    head = "".join(f'<th scope="col"{k}>{inline_html(c)}</th>' for c, k in zip(t.frame.columns, cls, strict=False))
     rows = []
     for row in t.frame.itertuples(index=False):
-        cells = "".join(f"<td{k}>{inline_html(v)}</td>" for v, k in zip(row, cls))
+        cells = "".join(f"<td{k}>{inline_html(v)}</td>" for v, k in zip(row, cls, strict=False))
         rows.append(f"<tr>{cells}</tr>")
     caption = f"<caption>Table {number}. {inline_html(t.caption)}</caption>" if t.caption else ""
     note = f'<div class="table-note">{inline_html(t.note)}</div>' if t.note else ""

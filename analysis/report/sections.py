@@ -16,12 +16,10 @@ import pandas as pd
 
 from .. import registry
 from ..plots import area_label
+from ..provenance import DataSource
+from ..results import ranked_findings
 from . import fmt
 from .document import Bullets, Callout, Figure, Heading, Paragraph, Table
-from .source import DataSource
-
-USD_KINDS = ("level_shift", "spike", "counterfactual_excess", "new_flow")
-"""Finding kinds about the monthly value, drawn against a counterfactual band."""
 
 KIND_PLURALS = {
     "level_shift": "lasting level shifts", "spike": "one-month spikes", "counterfactual_excess":
@@ -92,17 +90,6 @@ def finding_phrase(row) -> str:
     return f"{row['family_name']} ({row['family']}){where}: {KIND_WORDS.get(row['kind'], row['kind'])}{when}{size}"
 
 
-def ranked_findings(findings: pd.DataFrame) -> pd.DataFrame:
-    """All findings ranked across kinds by score (the z-equivalent of the p-value), then size."""
-    if findings.empty:
-        return findings
-    f = findings.copy()
-    f["_size"] = np.log(f["size"].where(f["size"] > 0)).abs().fillna(0)
-    f = f.sort_values(["score", "_size"], ascending=[False, False], kind="mergesort").drop(columns="_size")
-    f["overall_rank"] = np.arange(1, len(f) + 1)
-    return f.reset_index(drop=True)
-
-
 # --------------------------------------------------------------------------- summary
 
 def summary(compare: pd.DataFrame, findings: pd.DataFrame, config: Mapping, source: DataSource, *,
@@ -121,8 +108,8 @@ def summary(compare: pd.DataFrame, findings: pd.DataFrame, config: Mapping, sour
         t = du.iloc[0]
         controls_part = ""
         if np.isfinite(t["controls_ratio"]):
-            n_ctl = len(config.get("comparison_partners", [])) or int(compare.get("is_comparison", pd.Series(dtype=bool))
-                                                                      .groupby(compare["partner_code"]).any().sum())
+            n_ctl = len(config.get("comparison_partners", [])) or int(
+                compare.get("is_comparison", pd.Series(dtype=bool)).groupby(compare["partner_code"]).any().sum())
             controls_part = (f"; {who}'s exports of the same families to the {n_ctl} comparison partners "
                              f"changed by {fmt.ratio(t['controls_ratio'])}")
         sentences.append(
@@ -315,11 +302,12 @@ def _family_table(rows: pd.DataFrame, alpha: float) -> pd.DataFrame:
         "pre, USD/month": rows["pre_usd_month"].map(lambda v: fmt.usd(v, unit=False)),
         "post, USD/month": rows["post_usd_month"].map(lambda v: fmt.usd(v, unit=False)),
         f"post/pre [{level}%\u00a0CI]": [fmt.ratio_ci(a, b, c) for a, b, c in
-                                    zip(rows["ratio"], rows["ratio_low"], rows["ratio_high"])],
+                                    zip(rows["ratio"], rows["ratio_low"], rows["ratio_high"], strict=False)],
         "q": rows["q_value"].map(fmt.pvalue),
         "controls post/pre": rows["control_ratio"].map(fmt.ratio),
         f"relative ratio [{level}%\u00a0CI]": [fmt.ratio_ci(a, b, c) for a, b, c in
-                                          zip(rows["relative_ratio"], rows["relative_low"], rows["relative_high"])],
+                                          zip(rows["relative_ratio"], rows["relative_low"], rows["relative_high"],
+                                              strict=True)],
         "q (relative)": rows["relative_q_value"].map(fmt.pvalue),
         "notes": rows["note"].fillna("").map(_short_note),
     })
@@ -426,10 +414,11 @@ def specificity(compare: pd.DataFrame, did: Mapping[str, pd.DataFrame], config: 
             "family": [family_label(r) for _, r in sig.iterrows()],
             "group": sig["group"],
             f"relative ratio [{level}%\u00a0CI]": [fmt.ratio_ci(a, b, d) for a, b, d in
-                                              zip(sig["relative_ratio"], sig["relative_low"], sig["relative_high"])],
+                                              zip(sig["relative_ratio"], sig["relative_low"], sig["relative_high"],
+                                                  strict=True)],
             "q": sig["relative_q_value"].map(fmt.pvalue),
             f"{fname} share of China's exports, pre → post": [f"{fmt.share(a)} → {fmt.share(b)}" for a, b in
-                                                               zip(sig["share_pre"], sig["share_post"])],
+                                                               zip(sig["share_pre"], sig["share_post"], strict=False)],
             "break in 2022": ["yes" if b else "no: pre-2022 trend" for b in sig.get("break_2022", [True] * len(sig))],
         })
         blocks.append(Table(fmt.as_text(t), caption=f"Families rising significantly more for {fname} than for "
@@ -462,7 +451,7 @@ def _did_blocks(did: Mapping[str, pd.DataFrame], figures: Mapping[str, Figure], 
             "group": [groups.get(g, g) for g in t["group"]],
             "families": t["n_families"],
             f"ratio [{level}%\u00a0CI]": [fmt.ratio_ci(a, b, c) for a, b, c in zip(t["ratio"], t["ratio_low"],
-                                                                                t["ratio_high"])],
+                                                                                t["ratio_high"], strict=False)],
             "p": t["p_value"].map(fmt.pvalue),
             "q": t["q_value"].map(fmt.pvalue),
             "pre-2022 divergence": ["yes" if b else "" for b in t["pre_trend"].fillna(False).astype(bool)],
@@ -507,7 +496,8 @@ def _findings_table(ranked: pd.DataFrame, *, with_partner: bool) -> pd.DataFrame
         "observed": [_obs(r) for _, r in ranked.iterrows()],
         "expected [95%]": [_exp(r) for _, r in ranked.iterrows()],
         "size [95%]": [fmt.ratio_ci(a, b, c) if np.isfinite(a) else "new" for a, b, c in
-                       zip(ranked["size"].astype(float), ranked.get("size_low", np.nan), ranked.get("size_high", np.nan))],
+                       zip(ranked["size"].astype(float), ranked.get("size_low", np.nan),
+                           ranked.get("size_high", np.nan), strict=False)],
         "score": ranked["score"].map(fmt.score),
         "q": ranked["q_value"].map(fmt.pvalue),
     })
@@ -696,7 +686,8 @@ def reproduce(config: Mapping, source: DataSource) -> list:
     """Last section: the settings of this run and the command that repeats it."""
     pre, post = config.get("pre", ""), config.get("post", "")
     partners = ",".join(str(p) for p in config.get("comparison_partners", []))
-    cmd = "tradeflows report" if source.origin == "demo" else "tradeflows report --store " + (source.store_root or "DIR")
+    cmd = ("tradeflows report" if source.origin == "demo"
+           else "tradeflows report --store " + (source.store_root or "DIR"))
     cmd += f" --pre {pre} --post {post}"
     if partners:
         cmd += f" --controls {partners}"

@@ -1,6 +1,11 @@
 """Fetch UN Comtrade final data into the local store: resumable, repeatable offline, never silently short.
 
-:func:`fetch` checks every parameter (no call is made for bad input), plans
+(The module is ``analysis.fetching`` so that the public function ``analysis.fetch`` does not share its name.)
+
+:func:`fetch` takes the question as a :class:`~analysis.study.Study` (or the
+same keyword arguments) and fetches its reporter's flow to ``study.partners``
+(the focal partner and the comparison partners) for ``study.codes`` (empty:
+the whole registry). It checks every parameter (no call is made for bad input), plans
 the calls (:func:`plan_calls`, one row per call and per store chunk), makes
 only the calls whose chunks the store lacks, judges every answer, and writes
 each as one chunk. Hence:
@@ -34,23 +39,52 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, Literal, Unpack
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 from .comtrade import process
 from .comtrade.errors import ComtradeClassificationError, ComtradeEmptyError, ComtradeError
-from .comtrade.params import Params, api_key as _api_key, check_params
+from .comtrade.params import Params, check_params
+from .comtrade.params import api_key as _api_key
 from .comtrade.perform import DEFAULT_CALLS_PER_MINUTE, ComtradeClient, RetryPolicy, Transport
 from .comtrade.plan import CAPS, KEY_LENGTH, build_plan
 from .countries import area_name
 from .errors import InputError
 from .store import Store
+from .study import Study, StudyArgs
 
-log = logging.getLogger("analysis.fetch")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """One row of a call plan, typed (the plan frame's columns the fetch reads)."""
+
+    chunk_id: str
+    edition: str
+    periods: str
+    partners: str
+    n_partners: int
+    n_codes: int
+    bound: int
+    query: dict[str, Any]
+
+    @classmethod
+    def rows(cls, plan: pd.DataFrame) -> list[PlanRow]:
+        """The plan's rows in call order."""
+        return [cls(chunk_id=str(r["chunk_id"]), edition=str(r["edition"]), periods=str(r["periods"]),
+                    partners=str(r["partners"]), n_partners=int(r["n_partners"]), n_codes=int(r["n_codes"]),
+                    bound=int(r["bound"]), query=dict(r["query"]))
+                for r in plan.to_dict("records")]
+
+    def period_list(self) -> list[str]:
+        """The chunk's Comtrade periods (``"202201"``, ...)."""
+        return self.periods.split(",")
 
 
 @dataclass
@@ -64,6 +98,7 @@ class FetchResult:
     partners: tuple[int, ...]
     codes: dict[str, int]
     start: str
+    study: Study | None = field(default=None, repr=False)
     end: str | None = None
     end_source: str = "given"
     plan_endpoint: str | None = None  # the endpoint whose plan the store held, when it differs
@@ -85,6 +120,7 @@ class FetchResult:
 
     @property
     def cap(self) -> int:
+        """Most records one call of this fetch's endpoint returns."""
         return CAPS[self.endpoint]
 
     def __repr__(self) -> str:
@@ -111,10 +147,10 @@ class FetchResult:
     __str__ = __repr__
 
 
-def plan_calls(*, reporter: str | int = 156, flow: str = "X", partners: str | int | Iterable[str | int] | None = None,
-               codes: str | Iterable[str] | None = None, start: str = "2017-01", end: str, freq: str = "M",
-               endpoint: str | None = None, api_key: str | None = None) -> pd.DataFrame:
-    """The call plan of a fetch, one row per call and chunk (see :mod:`analysis.comtrade.plan`); no call is made.
+def plan_calls(study: Study | None = None, *, start: str = "2017-01", end: str, endpoint: str | None = None,
+               api_key: str | None = None, **study_args: Unpack[StudyArgs]) -> pd.DataFrame:
+    """The call plan of a fetch of ``study`` (or the study the keyword arguments make), one row per call and
+    chunk (see :mod:`analysis.comtrade.plan`); no call is made.
 
     ``endpoint`` is ``"preview"`` or ``"keyed"``; None picks by whether a key
     is given (``api_key`` or ``$COMTRADE_API_KEY``).
@@ -125,7 +161,7 @@ def plan_calls(*, reporter: str | int = 156, flow: str = "X", partners: str | in
         raise InputError(f"endpoint {endpoint!r} is not 'preview' or 'keyed'")
     if end is None:
         raise InputError("plan_calls needs an end period")
-    params = check_params(reporter=reporter, flow=flow, partners=partners, codes=codes, start=start, end=end, freq=freq)
+    params = check_params(Study.resolve(study, **study_args), start=start, end=end)
     return build_plan(params, endpoint=ep, key_length=len(key) if key else KEY_LENGTH)
 
 
@@ -174,8 +210,9 @@ def _availability(client: ComtradeClient, params: Params, result: FetchResult) -
 
 
 def _released(avail: pd.DataFrame, periods: list[str]) -> dict[str, str]:
+    """Latest release date of each of ``periods`` that the data availability lists (unreleased ones are absent)."""
     rows = avail[avail["period"].isin(periods)]
-    return {r.period: str(r.lastReleased) for r in rows.itertuples()}
+    return {str(p): str(d) for p, d in zip(rows["period"], rows["lastReleased"], strict=True)}
 
 
 def _published(released: dict[str, str]) -> str | None:
@@ -205,47 +242,54 @@ def _other_plan_if_stored(store: Store, params: Params, endpoint: str) -> pd.Dat
     return None
 
 
-def _check_editions(rows: pd.DataFrame, avail: pd.DataFrame, reporter: int) -> None:
-    edition = dict(zip(avail["period"], avail["classificationCode"]))
-    for row in rows.itertuples():
-        for per in row.periods.split(","):
+def _check_editions(rows: list[PlanRow], avail: pd.DataFrame, reporter: int) -> None:
+    """ClassificationError when the reporter reports a planned period in another HS edition than the plan's."""
+    edition = dict(zip(avail["period"], avail["classificationCode"], strict=True))
+    for row in rows:
+        for per in row.period_list():
             reported = edition.get(per)
             if isinstance(reported, str) and reported and reported != row.edition:
                 raise ComtradeClassificationError(
                     f"reporter {reporter} reports period {per} in {reported}, but the plan asks for {row.edition} "
-                    f"codes; the registry's HS 2017/HS 2022 split (H5 to 2021, H6 from 2022) does not fit this reporter")
+                    f"codes; the registry's HS 2017/HS 2022 split (H5 to 2021, H6 from 2022) does not fit this "
+                    "reporter")
 
 
-def _describe(row) -> str:
-    periods = row.periods.split(",")
+def _describe(row: PlanRow) -> str:
+    """The chunk as error messages and logs name it: id, periods, partners, codes."""
+    periods = row.period_list()
     span = periods[0] if len(periods) == 1 else f"{periods[0]}-{periods[-1]}"
     return (f"chunk {row.chunk_id} (periods {span}, {row.n_partners} partner(s) {row.partners}, "
             f"{row.n_codes} {row.edition} code(s))")
 
 
-def fetch(*, reporter: str | int = 156, flow: str = "X", partners: str | int | Iterable[str | int] | None = None,
-          codes: str | Iterable[str] | None = None, start: str = "2017-01", end: str | None = None, freq: str = "M",
+def fetch(study: Study | None = None, *, start: str = "2017-01", end: str | None = None,
           store: Store | str | Path | None = None, refresh: bool = False, update: bool = False,
           api_key: str | None = None, progress: bool = True, accept_empty: bool = False,
           calls_per_minute: float | None = DEFAULT_CALLS_PER_MINUTE, daily_quota: int | None = None,
           max_attempts: int = 5, transport: Transport | None = None, base_url: str | None = None,
-          clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> FetchResult:
-    """Fetch Comtrade final data into the store (see the module docstring) and return what was done.
+          clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+          **study_args: Unpack[StudyArgs]) -> FetchResult:
+    """Fetch Comtrade final data of ``study`` into the store (see the module docstring); return what was done.
 
-    Defaults: China (156) exports (X) to Belarus and the comparison partners
-    (:data:`analysis.countries.DEFAULT_PARTNERS`), every registry code in the
-    edition China reports per year, monthly from 2017-01 to the latest period.
-    ``partners``/``reporter`` take Comtrade codes, ISO3 codes or names;
-    ``codes`` registry codes, group ids or family ids. ``calls_per_minute``
-    throttles calls (default 10), ``daily_quota`` caps the calls of this
-    session (default 500 with a key), ``max_attempts`` bounds retries of 429,
-    5xx and network errors. ``transport``, ``base_url``, ``clock`` and
-    ``sleep`` are for tests. Raises InputError before any call for bad
-    parameters, and a ComtradeError subclass for any failed call; its
-    ``fetch_result`` says what was stored before the failure.
+    The study (default: :class:`~analysis.study.Study`'s defaults; keyword
+    arguments such as ``focal=``, ``controls=``, ``reporter=``, ``codes=``
+    replace its fields) gives the reporter, flow, frequency, codes and the
+    partners, ``study.partners``: the focal partner and the comparison
+    partners (``controls=()`` or ``"none"``: the focal partner only). By
+    default China (156) exports (X) to Belarus and the 12 comparison partners,
+    every registry code in the edition China reports per year, monthly from
+    2017-01 to the latest period. ``calls_per_minute`` throttles calls
+    (default 10), ``daily_quota`` caps the calls of this session (default 500
+    with a key), ``max_attempts`` bounds retries of 429, 5xx and network
+    errors. ``transport``, ``base_url``, ``clock`` and ``sleep`` are for
+    tests. Raises InputError before any call for bad parameters, and a
+    ComtradeError subclass for any failed call; its ``fetch_result`` says what
+    was stored before the failure.
     """
+    st = Study.resolve(study, **study_args)
     key = _api_key(api_key)
-    params = check_params(reporter=reporter, flow=flow, partners=partners, codes=codes, start=start, end=end, freq=freq)
+    params = check_params(st, start=start, end=end)
     if max_attempts < 1:
         raise InputError("max_attempts must be at least 1")
     if daily_quota is not None and daily_quota < 1:
@@ -258,7 +302,7 @@ def fetch(*, reporter: str | int = 156, flow: str = "X", partners: str | int | I
                             clock=clock, sleep=sleep)
     result = FetchResult(endpoint=client.endpoint, reporter=params.reporter, flow=params.flow, freq=params.freq,
                          partners=params.partners, codes={ed: len(c) for ed, c in params.codes.items()},
-                         start=_period_text(params.start, params.freq), store_root=str(store.root),
+                         start=_period_text(params.start, params.freq), study=st, store_root=str(store.root),
                          quota_limit=client.quota.limit)
     bar = None
     try:
@@ -279,6 +323,7 @@ def fetch(*, reporter: str | int = 156, flow: str = "X", partners: str | int | I
                 params, result.end_source = replace(params, end=latest), "availability"
         elif update:
             avail = _availability(client, params, result)
+        assert params.end is not None  # given, or set above
         result.end = _period_text(params.end, params.freq)
         plan = build_plan(params, endpoint=client.endpoint, key_length=len(key) if key else KEY_LENGTH)
         present = {c: store.has_chunk(c) for c in plan["chunk_id"]}
@@ -289,12 +334,12 @@ def fetch(*, reporter: str | int = 156, flow: str = "X", partners: str | int | I
                 result.plan_endpoint = alt.attrs["endpoint"]
         result.plan, result.chunks_planned = plan, len(plan)
 
-        todo: list[tuple[object, str]] = []
-        for row in plan.itertuples():
+        todo: list[tuple[PlanRow, Literal["new", "update"]]] = []
+        for row in PlanRow.rows(plan):
             if refresh or not present[row.chunk_id]:
                 todo.append((row, "new"))
             elif update and avail is not None:
-                current = _published(_released(avail, row.periods.split(",")))
+                current = _published(_released(avail, row.period_list()))
                 if not _same_date(current, store.chunk_published(row.chunk_id)):
                     todo.append((row, "update"))
                 else:
@@ -305,8 +350,8 @@ def fetch(*, reporter: str | int = 156, flow: str = "X", partners: str | int | I
                  result.chunks_skipped)
         if todo and avail is None:
             avail = _availability(client, params, result)
-        if todo:
-            _check_editions(plan[plan["chunk_id"].isin([r.chunk_id for r, _ in todo])], avail, params.reporter)
+        if todo and avail is not None:
+            _check_editions([r for r, _ in todo], avail, params.reporter)
         left = None if client.quota.limit is None else client.quota.limit - client.quota.used
         if left is not None and len(todo) > left:
             log.warning("this fetch needs %d more calls, the daily quota leaves %d: it will stop there; "
@@ -318,7 +363,7 @@ def fetch(*, reporter: str | int = 156, flow: str = "X", partners: str | int | I
             answer = client.get_data(row.query, what=what)
             frame = process.records(answer, query=row.query, bound=row.bound, cap=client.cap, edition=row.edition,
                                     what=what)
-            released = _released(avail, row.periods.split(","))
+            released = _released(avail, row.period_list()) if avail is not None else {}  # never None here
             if frame.empty and released and not accept_empty:
                 raise ComtradeEmptyError(
                     f"{what}: no records, although reporter {params.reporter} has released "

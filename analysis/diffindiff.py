@@ -51,61 +51,69 @@ pre-2022 path itself.
 """
 from __future__ import annotations
 
+from typing import Unpack
+
 import numpy as np
 import pandas as pd
 
-from .compare import (BELARUS, CHINA, MIN_PLACEBOS, StudyPanel, before_after_design, compare_panel,
-                      jan_feb_merged, study_panel)
+from .comparison import (
+    MIN_PLACEBOS,
+    StudyPanel,
+    before_after_design,
+    check_alpha,
+    compare_panel,
+    jan_feb_merged,
+    study_panel,
+)
 from .errors import InputError
-from .periods import Window
+from .results import CompareResult, CrossCheck, DidConfig, DidResult
 from .stats import bh_qvalues, fraclogit_batch, hac_lags, placebo_variance, t_pvalues, t_quantile
+from .study import Study, StudyArgs, check_choice
 
 REFERENCE_QUARTER = "2021Q4"
 SCREEN_P = 0.05
-"""statsmodels="screened" fits the statsmodels cross-check where the HAC-only relative p-value is below this
+"""cross_check="screened" fits the statsmodels cross-check where the HAC-only relative p-value is below this
 (or the placebo-calibrated one below 0.2)."""
 
 
-def did(series: pd.DataFrame, *, reporter: int = CHINA, flow: str = "X", focal: int = BELARUS,
-        controls: object = None, pre: Window | str | None = None, post: Window | str | None = None,
-        alpha: float = 0.05, statsmodels: bool | str = "screened", compare_frame: pd.DataFrame | None = None,
-        reference_quarter: str = REFERENCE_QUARTER) -> dict[str, pd.DataFrame]:
-    """Family DiD, group event study and triple difference for the focal partner.
+def did(series: pd.DataFrame, study: Study | None = None, *, alpha: float = 0.05,
+        cross_check: CrossCheck = "screened", comparison: CompareResult | None = None,
+        reference_quarter: str = REFERENCE_QUARTER, **study_args: Unpack[StudyArgs]) -> DidResult:
+    """Family DiD, group event study and triple difference for the focal partner (a :class:`DidResult`).
 
-    Returns ``{"family": ..., "event_study": ..., "triple_diff": ...}``, each a
-    tidy frame with ``synthetic`` on every row. ``compare_frame`` (the output
-    of :func:`analysis.compare.compare` for the same data and settings) saves
-    recomputing the family-level relative ratios. ``statsmodels``: True fits
-    the statsmodels cross-check for every family, ``"screened"`` (default)
-    only where a cheap test saw a change (HAC-only relative p < 0.05 or
-    placebo-calibrated p < 0.2), False never.
+    ``study`` or its fields as keywords say what is compared. ``comparison``
+    (the :func:`analysis.comparison.compare` result for the same data and
+    study) saves recomputing the family-level relative ratios.
+    ``cross_check``: the statsmodels cross-check for every family (``"all"``),
+    only where a cheap test saw a change (``"screened"``, default: HAC-only
+    relative p < 0.05 or placebo-calibrated p < 0.2) or never (``"none"``).
     """
-    panel = study_panel(series, reporter=reporter, flow=flow, focal=focal, controls=controls, pre=pre, post=post,
-                        require_focal=True)
+    s = Study.resolve(study, **study_args)
+    panel = study_panel(series, s, require_focal=True)
     if len(panel.controls) < 2:
         raise InputError(f"the DiD needs at least 2 comparison partners in the data (found {len(panel.controls)})")
-    return did_panel(panel, alpha=alpha, statsmodels=statsmodels, compare_frame=compare_frame,
+    return did_panel(panel, alpha=alpha, cross_check=cross_check, comparison=comparison,
                      reference_quarter=reference_quarter)
 
 
-def did_panel(panel: StudyPanel, *, alpha: float = 0.05, statsmodels: bool | str = "screened",
-              compare_frame: pd.DataFrame | None = None,
-              reference_quarter: str = REFERENCE_QUARTER) -> dict[str, pd.DataFrame]:
-    """:func:`did` on a prepared :class:`~analysis.compare.StudyPanel`."""
+def did_panel(panel: StudyPanel, *, alpha: float = 0.05, cross_check: CrossCheck = "screened",
+              comparison: CompareResult | None = None, reference_quarter: str = REFERENCE_QUARTER) -> DidResult:
+    """:func:`did` on a prepared :class:`~analysis.comparison.StudyPanel`."""
     from threadpoolctl import threadpool_limits
 
-    if compare_frame is None:
-        compare_frame = compare_panel(panel, partners=[panel.focal], alpha=alpha)
+    check_alpha(alpha)
+    check_choice(cross_check, CrossCheck, "cross_check")
+    if comparison is None:
+        comparison = compare_panel(panel, partners=[panel.focal], alpha=alpha)
     with threadpool_limits(limits=1, user_api="blas"):  # small matrices: BLAS threads only add overhead
-        out = {
-            "family": family_did(panel, compare_frame, alpha=alpha, statsmodels=statsmodels),
-            "event_study": event_study(panel, alpha=alpha, reference_quarter=reference_quarter),
-            "triple_diff": triple_diff(panel, alpha=alpha),
-        }
-    for frame in out.values():
+        family = family_did(panel, comparison.table, alpha=alpha, cross_check=cross_check)
+        events = event_study(panel, alpha=alpha, reference_quarter=reference_quarter)
+        triple = triple_diff(panel, alpha=alpha)
+    for frame in (family, events, triple):
         frame["synthetic"] = panel.synthetic
-        frame.attrs["synthetic"] = panel.synthetic
-    return out
+    config = DidConfig(alpha=alpha, reference_quarter=reference_quarter, cross_check=cross_check,
+                       comparison_partners=tuple(panel.controls.tolist()))
+    return DidResult(family, events, triple, panel.study, config, panel.synthetic)
 
 
 # ------------------------------------------------------------ family DiD --
@@ -118,7 +126,7 @@ FAMILY_COLUMNS = [
 
 
 def family_did(panel: StudyPanel, compare_frame: pd.DataFrame, *, alpha: float = 0.05,
-               statsmodels: bool | str = "screened") -> pd.DataFrame:
+               cross_check: CrossCheck = "screened") -> pd.DataFrame:
     """Per family, the focal partner's relative change (see the module docstring)."""
     rows = compare_frame[compare_frame["partner_code"] == panel.focal]
     if rows.empty:
@@ -134,10 +142,10 @@ def family_did(panel: StudyPanel, compare_frame: pd.DataFrame, *, alpha: float =
     for col in ("relative_ratio", "relative_low", "relative_high", "relative_p_value", "relative_q_value",
                 "relative_p_hac", "n_placebo", "pre_trend", "pre_trend_p", "break_2022", "note"):
         out[col] = fam[col].to_numpy()
-    if statsmodels:
+    if cross_check != "none":
         from threadpoolctl import threadpool_limits
 
-        if statsmodels == "screened":  # the expensive model only where a cheap test saw something
+        if cross_check == "screened":  # the expensive model only where a cheap test saw something
             run = (out["relative_p_hac"].to_numpy(float) < SCREEN_P) | (out["relative_p_value"].to_numpy(float) < 0.2)
         else:
             run = np.ones(len(out), dtype=bool)
@@ -149,7 +157,7 @@ def family_did(panel: StudyPanel, compare_frame: pd.DataFrame, *, alpha: float =
         for col in ("sm_ratio", "sm_p_cluster", "sm_p_dk", "sm_partners"):
             out[col] = sm[col].to_numpy()
         extra = sm["note"].to_numpy()
-        out["note"] = [("; ".join(x for x in (a, b) if x)) for a, b in zip(out["note"].fillna(""), extra)]
+        out["note"] = [("; ".join(x for x in (a, b) if x)) for a, b in zip(out["note"].fillna(""), extra, strict=False)]
     else:
         out["sm_ratio"] = out["sm_p_cluster"] = out["sm_p_dk"] = np.nan
         out["sm_partners"] = 0
@@ -412,7 +420,7 @@ def triple_diff(panel: StudyPanel, *, alpha: float = 0.05) -> pd.DataFrame:
 
 
 def _ddd_fit(panel: StudyPanel, g_idx: np.ndarray, ctrl_idx: np.ndarray, cols: np.ndarray, weight: np.ndarray,
-             post: np.ndarray | None, *, trend: bool):
+             post: np.ndarray | None, *, trend: bool) -> tuple[np.ndarray, np.ndarray, int, int, int] | None:
     """Share model with family and month effects plus (post or trend) x group; focal and placebo units."""
     fam_idx = np.r_[g_idx, ctrl_idx]
     y, c = _two_unit(panel, fam_idx, cols)
@@ -433,6 +441,7 @@ def _ddd_fit(panel: StudyPanel, g_idx: np.ndarray, ctrl_idx: np.ndarray, cols: n
         t = np.asarray((panel.months[cols] - panel.months[cols][0]).days) / 365.25
         X[:, -1] = in_g[f_of] * (t - t.mean())[t_of]
     else:
+        assert post is not None, "a post indicator is needed unless trend=True"
         X[:, -1] = in_g[f_of] * post[t_of]
     fit = _share_fit(y, c, weight, X, t_of, hac_lags(T))
     return fit.coef[:, -1], fit.cov[:, -1, -1], T, int(in_g.sum()), int((~in_g).sum())

@@ -51,25 +51,33 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Unpack
 
 import numpy as np
 import pandas as pd
 
 from . import registry
+from .countries import WORLD, resolve_countries
 from .errors import InputError
-from .periods import Window, parse_period, parse_window
+from .periods import Window
+from .results import CompareConfig, CompareResult, QScope
+from .schema import is_synthetic
 from .series import SERIES_COLUMNS
-from .stats import (bh_qvalues, fixed_b_reference, fraclogit_batch, hac_lags, placebo_variance, ppml_batch,
-                    ppml_score_test, t_pvalues, t_quantile)
+from .stats import (
+    bh_qvalues,
+    fixed_b_reference,
+    fraclogit_batch,
+    hac_lags,
+    placebo_variance,
+    ppml_batch,
+    ppml_score_test,
+    t_pvalues,
+    t_quantile,
+)
+from .study import Countries, Study, StudyArgs, check_choice
 
-CHINA = 156
-BELARUS = 112
-WORLD = 0
-DEFAULT_PRE = "2019-01:2021-12"
 MIN_PLACEBOS = 3
 """Fewest comparison partners with usable data (placebos) for a relative interval and p-value."""
-DEFAULT_POST_START = "2022-03"
-"""January and February 2022 are the transition, left out of both windows by default."""
 
 COMPARE_COLUMNS = [
     "reporter_code", "partner_code", "family", "family_name", "group", "kind",
@@ -82,42 +90,14 @@ COMPARE_COLUMNS = [
 ]
 
 
-def default_comparison_partners() -> tuple[int, ...]:
-    """The study's comparison partners (analysis.countries.COMPARISON_PARTNERS)."""
-    from .countries import COMPARISON_PARTNERS
-
-    return tuple(COMPARISON_PARTNERS)
-
-
-def resolve_partner_list(value: object, what: str) -> list[int] | None:
-    """None stays None; codes, ISO codes or names (one string or a list) become Comtrade codes."""
+def resolve_partners(value: Countries | None) -> list[int] | None:
+    """Partners to report: None (all in the data), or codes, ISO codes or names as Comtrade codes."""
     if value is None:
         return None
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return [int(value)]
-    items = [value] if isinstance(value, str) else list(value)  # type: ignore[arg-type]
-    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
-        return list(dict.fromkeys(int(v) for v in items))
-    from .countries import resolve_countries
-
     try:
-        return resolve_countries(value if isinstance(value, str) else items)  # type: ignore[arg-type]
+        return resolve_countries(value)
     except InputError as exc:
-        raise InputError(f"{what}: {exc}") from None
-
-
-def as_window(value: Window | str | tuple | None, default: str | None, *, what: str) -> Window | None:
-    """A Window from a Window, ``"FROM:TO"``, or a (from, to) pair; None gives the default (may be None)."""
-    if value is None:
-        return parse_window(default) if default is not None else None
-    if isinstance(value, Window):
-        return value
-    if isinstance(value, tuple) and len(value) == 2:
-        return parse_window(start=str(value[0]), end=str(value[1]))
-    try:
-        return parse_window(str(value))
-    except InputError as exc:
-        raise InputError(f"{what} window: {exc}") from None
+        raise InputError(f"partners: {exc}") from None
 
 
 # ------------------------------------------------------------ the panel --
@@ -131,9 +111,7 @@ class StudyPanel:
     ``world`` the denominator of shares (World series or the partner sum).
     """
 
-    reporter: int
-    flow: str
-    focal: int
+    study: Study
     partners: np.ndarray
     controls: np.ndarray
     families: pd.DataFrame  # family, family_name, group, kind
@@ -141,10 +119,28 @@ class StudyPanel:
     Y: np.ndarray  # (P, F, T)
     world: np.ndarray  # (F, T)
     share_basis: str
-    pre: Window
-    post: Window
     synthetic: bool
     missing_controls: list[int] = field(default_factory=list)
+
+    @property
+    def reporter(self) -> int:
+        return self.study.reporter
+
+    @property
+    def flow(self) -> str:
+        return self.study.flow
+
+    @property
+    def focal(self) -> int:
+        return self.study.focal
+
+    @property
+    def pre(self) -> Window:
+        return self.study.pre
+
+    @property
+    def post(self) -> Window:
+        return self.study.post
 
     def index_of(self, codes: Iterable[int]) -> np.ndarray:
         return np.searchsorted(self.partners, np.asarray(list(codes), dtype=np.int64))
@@ -171,16 +167,10 @@ def _check_series(series: pd.DataFrame) -> None:
                          "(build it with analysis.series.build_series)")
 
 
-def study_panel(series: pd.DataFrame, *, reporter: int = CHINA, flow: str = "X", focal: int = BELARUS,
-                controls: object = None, pre: Window | str | None = None, post: Window | str | None = None,
-                require_focal: bool = False) -> StudyPanel:
-    """Cut the series of one reporter and flow into a cube and fix the windows (see :class:`StudyPanel`)."""
+def study_panel(series: pd.DataFrame, study: Study, *, require_focal: bool = False) -> StudyPanel:
+    """Cut the study's series into a cube and close its windows on the data (see :class:`StudyPanel`)."""
     _check_series(series)
-    sel = series[(series["reporter_code"] == reporter) & (series["flow_code"] == flow)]
-    if sel.empty:
-        have = series[["reporter_code", "flow_code"]].drop_duplicates().astype(str).agg(" ".join, axis=1).tolist()
-        raise InputError(f"no series for reporter {reporter} flow {flow!r} "
-                         f"(the data hold: {', '.join(have) or 'none'})")
+    sel = study.select(series)
     dates = pd.DatetimeIndex(sel["date"])
     if (dates.day != 1).any():
         raise InputError("series dates must be first-of-month (monthly series)")
@@ -191,10 +181,8 @@ def study_panel(series: pd.DataFrame, *, reporter: int = CHINA, flow: str = "X",
         raise InputError("series usd must be finite and non-negative (zero for a month without trade)")
     first, last = dates.min(), dates.max()
     months = pd.date_range(first, last, freq="MS")
-    pre_w = as_window(pre, DEFAULT_PRE, what="pre")
-    post_w = as_window(post, None, what="post") or Window(parse_period(DEFAULT_POST_START), last)
-    if pre_w.end >= post_w.start:
-        raise InputError(f"pre window ({pre_w}) must end before the post window ({post_w}) starts")
+    study = study.closed(last)
+    pre_w, post_w = study.pre, study.post
     n_pre = int(pre_w.contains(pd.Series(months)).sum())
     n_post = int(post_w.contains(pd.Series(months)).sum())
     if n_pre < 12 or n_post < 6:
@@ -229,17 +217,14 @@ def study_panel(series: pd.DataFrame, *, reporter: int = CHINA, flow: str = "X",
         Y = cube
         world = Y.sum(axis=0)
         share_basis = "partners_in_data"
-    wanted = list(default_comparison_partners()) if controls is None else resolve_partner_list(controls, "controls")
-    wanted = [c for c in wanted if c not in (focal, WORLD)]
-    present = [c for c in wanted if c in set(partners.tolist())]
-    missing = [c for c in wanted if c not in set(partners.tolist())]
-    if controls is not None and wanted and not present:
-        raise InputError(f"none of the comparison partners {wanted} is in the data")
-    if require_focal and focal not in set(partners.tolist()):
-        raise InputError(f"focal partner {focal} is not in the data (partners: {partners.tolist()})")
-    return StudyPanel(reporter, flow, focal, partners, np.array(sorted(present), dtype=np.int64), families, months,
-                      Y, world, share_basis, pre_w, post_w, bool(series.attrs.get("synthetic", False)
-                                                                  or series["synthetic"].any()), missing)
+    in_data = set(partners.tolist())
+    present = [c for c in study.controls if c in in_data]
+    missing = [c for c in study.controls if c not in in_data]
+    if require_focal and study.focal not in in_data:
+        raise InputError(f"focal partner {study.focal} is not in the data (partners: {partners.tolist()})")
+    synthetic = is_synthetic(series)
+    return StudyPanel(study, partners, np.array(sorted(present), dtype=np.int64), families, months, Y, world,
+                      share_basis, synthetic, missing)
 
 
 # ------------------------------------------------------------ the design --
@@ -397,31 +382,26 @@ def share_trends(y: np.ndarray, c: np.ndarray, panel: StudyPanel, design: Design
 
 # ------------------------------------------------------------- compare --
 
-def compare(series: pd.DataFrame, *, reporter: int = CHINA, flow: str = "X", focal: int = BELARUS,
-            partners: object = None, controls: object = None, pre: Window | str | None = None,
-            post: Window | str | None = None, alpha: float = 0.05, q_scope: str = "partner") -> pd.DataFrame:
+def compare(series: pd.DataFrame, study: Study | None = None, *, partners: Countries | None = None,
+            alpha: float = 0.05, q_scope: QScope = "partner", **study_args: Unpack[StudyArgs]) -> CompareResult:
     """The compare.csv table: one row per partner and family (see the module docstring for the methods).
 
+    ``study`` (or its fields as keywords: ``focal``, ``controls``, ``pre``,
+    ``post``, ...; see :class:`~analysis.study.Study`) says what is compared;
     ``partners``: partners to report (default: all in the data but World);
-    ``controls``: comparison partners (default
-    :data:`analysis.countries.COMPARISON_PARTNERS`); ``pre``/``post``:
-    windows as ``"YYYY-MM:YYYY-MM"`` or :class:`~analysis.periods.Window`
-    (default 2019-01:2021-12 and 2022-03 to the last month of the data).
     ``q_scope``: Benjamini-Hochberg over each partner's families
     (``"partner"``, default) or over every row of the table (``"all"``).
     """
-    panel = study_panel(series, reporter=reporter, flow=flow, focal=focal, controls=controls, pre=pre, post=post)
-    return compare_panel(panel, partners=partners, alpha=alpha, q_scope=q_scope)
+    s = Study.resolve(study, **study_args)
+    return compare_panel(study_panel(series, s), partners=partners, alpha=alpha, q_scope=q_scope)
 
 
-def compare_panel(panel: StudyPanel, *, partners: object = None, alpha: float = 0.05,
-                  q_scope: str = "partner") -> pd.DataFrame:
+def compare_panel(panel: StudyPanel, *, partners: Countries | None = None, alpha: float = 0.05,
+                  q_scope: QScope = "partner") -> CompareResult:
     """:func:`compare` on a prepared :class:`StudyPanel`."""
-    if not 0 < alpha < 1:
-        raise InputError(f"alpha must lie between 0 and 1, not {alpha}")
-    if q_scope not in ("partner", "all"):
-        raise InputError(f"q_scope must be 'partner' or 'all', not {q_scope!r}")
-    want = resolve_partner_list(partners, "partners")
+    check_alpha(alpha)
+    check_choice(q_scope, QScope, "q_scope")
+    want = resolve_partners(partners)
     if want is None:
         out_codes = panel.partners
     else:
@@ -499,7 +479,7 @@ def compare_panel(panel: StudyPanel, *, partners: object = None, alpha: float = 
     for i in np.flatnonzero((nz > 0) & (nz < 12)):
         notes[i].append(f"sparse: {nz[i]} non-zero months in the windows")
 
-    if has_controls:
+    if rel is not None and trend is not None and ctrl_ratio_rel is not None:
         frame["control_ratio"] = ctrl_ratio_rel[pos]
         d, v_hac = rel.log_ratio, rel.var
         v_star = rel.scale**2 * v_hac  # HAC variance on the scale of a t_nu statistic
@@ -567,8 +547,13 @@ def compare_panel(panel: StudyPanel, *, partners: object = None, alpha: float = 
     frame = frame[COMPARE_COLUMNS]
     order = np.lexsort((frame["family"].to_numpy(), frame["partner_code"].to_numpy(), ~frame["is_focal"].to_numpy()))
     frame = frame.iloc[order].reset_index(drop=True)
-    frame.attrs.update(synthetic=panel.synthetic, config=_config(panel, design, alpha, lvl, rel, q_scope))
-    return frame
+    return CompareResult(frame, panel.study, _config(panel, design, alpha, lvl, rel, q_scope), panel.synthetic)
+
+
+def check_alpha(alpha: float) -> None:
+    """InputError unless 0 < alpha < 1."""
+    if not 0 < alpha < 1:
+        raise InputError(f"alpha must lie between 0 and 1, not {alpha}")
 
 
 def _qvalues(frame: pd.DataFrame, col: str, scope: str) -> np.ndarray:
@@ -583,15 +568,11 @@ def _qvalues(frame: pd.DataFrame, col: str, scope: str) -> np.ndarray:
 
 
 def _config(panel: StudyPanel, design: Design, alpha: float, lvl: Changes, rel: Changes | None,
-            q_scope: str) -> dict:
-    """What the table was computed with (goes into config.json)."""
-    return {
-        "reporter": panel.reporter, "flow": panel.flow, "focal": panel.focal,
-        "pre": f"{panel.pre.start:%Y-%m}:{panel.pre.end:%Y-%m}",
-        "post": f"{panel.post.start:%Y-%m}:{panel.post.end:%Y-%m}",
-        "comparison_partners": panel.controls.tolist(), "comparison_partners_missing": panel.missing_controls,
-        "alpha": alpha, "q_scope": q_scope, "jan_feb_merged": design.merged, "hac_lags": design.lags,
-        "fixed_b_ratio": {"scale": round(lvl.scale, 4), "df": round(lvl.df, 2)},
-        "fixed_b_relative": None if rel is None else {"scale": round(rel.scale, 4), "df": round(rel.df, 2)},
-        "share_basis": panel.share_basis,
-    }
+            q_scope: QScope) -> CompareConfig:
+    """What the table was computed with, beyond the study (goes into config.json)."""
+    return CompareConfig(
+        alpha=alpha, q_scope=q_scope, jan_feb_merged=design.merged, hac_lags=design.lags,
+        fixed_b_ratio=(round(lvl.scale, 4), round(lvl.df, 2)),
+        fixed_b_relative=None if rel is None else (round(rel.scale, 4), round(rel.df, 2)),
+        share_basis=panel.share_basis, comparison_partners=tuple(panel.controls.tolist()),
+        comparison_partners_missing=tuple(panel.missing_controls))
