@@ -28,6 +28,7 @@ from urllib.parse import urlencode
 
 import pandas as pd
 
+from ..countries import CHINA
 from ..schema import query_id
 from .params import EDITION_FROM, Params, edition_of_year
 
@@ -98,7 +99,7 @@ class Shape:
     endpoint: str
     cap: int
     key_length: int = KEY_LENGTH
-    reporter: int = 156
+    reporter: int = CHINA
     flow: str = "X"
     freq: str = "M"
 
@@ -132,7 +133,7 @@ def _batches(n_periods: int, partners: list[int], codes: list[str], shape: Shape
 
 
 def block_sizes(*, freq: str, partners: Sequence[int], codes: Sequence[str], endpoint: str, cap: int,
-                key_length: int = KEY_LENGTH, reporter: int = 156, flow: str = "X") -> tuple[int, int, int]:
+                key_length: int = KEY_LENGTH, reporter: int = CHINA, flow: str = "X") -> tuple[int, int, int]:
     """(periods per call, partner batches, code batches) that minimise calls per 12 periods.
 
     Constraints: bound = periods x partners x codes < cap, at most 12 periods,

@@ -93,7 +93,7 @@ def finding_phrase(row) -> str:
 # --------------------------------------------------------------------------- summary
 
 def summary(compare: pd.DataFrame, findings: pd.DataFrame, config: Mapping, source: DataSource, *,
-            focal: int, alpha: float, reporter: int = 156) -> list:
+            focal: int, alpha: float, reporter: int) -> list:
     """Section 1: 3-6 sentences with the main numbers and the caveats that matter."""
     pre, post = _windows(config)
     who, fname = area_label(reporter), area_label(focal)
@@ -161,7 +161,7 @@ def summary(compare: pd.DataFrame, findings: pd.DataFrame, config: Mapping, sour
 # --------------------------------------------------------------------------- data
 
 def data_section(source: DataSource, config: Mapping, figures: Mapping[str, Figure], *, focal: int,
-                 reporter: int = 156) -> list:
+                 reporter: int) -> list:
     """Section 2: source, query, dates, coverage, HS editions and concordance, limits of the data."""
     blocks: list = [Heading("Data")]
     who, fname = area_label(reporter), area_label(focal)
@@ -327,7 +327,7 @@ def _short_note(note: str) -> str:
 
 
 def before_after(compare: pd.DataFrame, findings: pd.DataFrame, config: Mapping, figures: Mapping[str, Figure], *,
-                 focal: int, alpha: float, reporter: int = 156) -> list:
+                 focal: int, alpha: float, reporter: int) -> list:
     """Section 3: per group a table of its families and a chart of their monthly series."""
     pre, post = _windows(config)
     fname = area_label(focal)
@@ -626,7 +626,7 @@ def methods(config: Mapping, *, alpha: float) -> list:
 # --------------------------------------------------------------------------- appendix
 
 def ground_truth_check(truth: pd.DataFrame, compare: pd.DataFrame, findings: pd.DataFrame, *, alpha: float,
-                       focal: int = 112) -> list:
+                       focal: int) -> list:
     """Appendix for the demo panel: each planted effect and whether the analysis found it.
 
     Effects on the focal partner get a row each; the same effect planted in several other partners (the car
