@@ -118,7 +118,8 @@ def _study(args: argparse.Namespace) -> Study:
     if alpha is not None and not 0 < alpha < 1:
         raise InputError(f"--alpha must lie between 0 and 1, not {alpha}")
     try:
-        return Study.resolve(reporter=args.reporter, focal=args.focal, controls=args.controls, flow=args.flow,
+        return Study.resolve(reporter=args.reporter, focal=args.focal, controls=args.controls,
+                             comparison=args.comparison, transit=args.transit, flow=args.flow,
                              freq=args.freq, pre=getattr(args, "pre", None), post=getattr(args, "post", None),
                              codes=args.codes)
     except InputError as exc:
@@ -128,6 +129,7 @@ def _study(args: argparse.Namespace) -> Study:
 
 
 _OPTION_OF = {"reporter": "--reporter", "focal partner": "--focal", "controls": "--controls", "flow": "--flow",
+              "transit": "--transit", "comparison set": "--comparison",
               "freq": "--freq", "pre window": "--pre", "post window": "--post", "the pre window": "--pre",
               "the post window": "--post"}
 """The study field an InputError names first -> the command-line option that set it."""
@@ -365,8 +367,13 @@ def _question_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reporter", metavar="COUNTRY", help="reporting country (default China, 156)")
     p.add_argument("--focal", "--partner", dest="focal", metavar="COUNTRY",
                    help="the focal partner (default Belarus, 112)")
-    p.add_argument("--controls", metavar="LIST", help="comparison partners, comma-separated codes, ISO3 or names "
-                                                      "(default: the study's 12; 'none' for none)")
+    p.add_argument("--comparison", metavar="SET", help="named comparison set (default baseline: comparable "
+                                                        "economies that are not transit routes; see "
+                                                        "data/registry/comparison_sets.toml)")
+    p.add_argument("--controls", metavar="LIST", help="your own comparison partners, comma-separated codes, ISO3 or "
+                                                      "names, in place of the named set ('none' for none)")
+    p.add_argument("--transit", metavar="LIST", help="the transit group shown next to the focal partner (default "
+                                                     "the transit set; 'none' for none)")
     p.add_argument("--flow", choices=get_args(Flow), help="X (exports, default) or M (imports)")
     p.add_argument("--freq", choices=get_args(Freq), help="M (monthly, default) or A (annual)")
     p.add_argument("--codes", "--group", dest="codes", metavar="SPEC",

@@ -49,6 +49,7 @@ series where the data hold one, else the sum over the partners in the data
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Unpack
@@ -85,8 +86,11 @@ COMPARE_COLUMNS = [
     "control_ratio", "relative_ratio", "relative_low", "relative_high", "relative_p_value", "relative_q_value",
     "share_pre", "share_post", "pre_months", "post_months", "note", "synthetic",
     # beyond the contract
-    "flow_code", "is_focal", "is_comparison", "relative_p_hac", "n_placebo", "pre_trend", "pre_trend_p",
-    "pre_trend_pct_year", "break_2022", "share_basis",
+    "flow_code", "is_focal", "is_comparison", "relative_p_rank", "relative_p_hac", "n_placebo", "pre_trend",
+    "pre_trend_p", "pre_trend_pct_year", "break_2022", "share_basis", "changed_content",
+    # robustness of the focal partner's relative ratio (analysis.robustness)
+    "rel_loo_low", "rel_loo_high", "relative_ratio_baseline", "relative_ratio_transit", "transit_ratio",
+    "relative_ratio_synth", "fragile",
 ]
 
 
@@ -197,9 +201,11 @@ def study_panel(series: pd.DataFrame, study: Study, *, require_focal: bool = Fal
         raise InputError("the series hold no partner other than World")
     fam_ids = pd.Index(np.sort(sel["family_id"].unique()))
     meta = sel.drop_duplicates("family_id").set_index("family_id").loc[fam_ids, ["group", "kind"]]
-    names = registry.family_table(list(fam_ids)).set_index("family_id")["name"]
-    families = pd.DataFrame({"family": fam_ids, "family_name": names.reindex(fam_ids).to_numpy(),
-                             "group": meta["group"].to_numpy(), "kind": meta["kind"].to_numpy()})
+    table = registry.family_table(list(fam_ids)).set_index("family_id").reindex(fam_ids)
+    families = pd.DataFrame({"family": fam_ids, "family_name": table["name"].to_numpy(),
+                             "group": meta["group"].to_numpy(), "kind": meta["kind"].to_numpy(),
+                             "changed_content": table["changed_content"].fillna(False).astype(bool).to_numpy(),
+                             "changed_note": table["changed_note"].fillna("").astype(str).to_numpy()})
     # the cube; absent (partner, family) series are zeros
     codes_all = np.r_[partners, [WORLD] if has_world else []].astype(np.int64)
     codes_sorted = np.sort(codes_all)
@@ -217,6 +223,7 @@ def study_panel(series: pd.DataFrame, study: Study, *, require_focal: bool = Fal
         Y = cube
         world = Y.sum(axis=0)
         share_basis = "partners_in_data"
+    _check_jan_feb_boundaries(Y, months, study)
     in_data = set(partners.tolist())
     present = [c for c in study.controls if c in in_data]
     missing = [c for c in study.controls if c not in in_data]
@@ -225,6 +232,20 @@ def study_panel(series: pd.DataFrame, study: Study, *, require_focal: bool = Fal
     synthetic = is_synthetic(series)
     return StudyPanel(study, partners, np.array(sorted(present), dtype=np.int64), families, months, Y, world,
                       share_basis, synthetic, missing)
+
+
+def _check_jan_feb_boundaries(Y: np.ndarray, months: pd.DatetimeIndex, study: Study) -> None:
+    """InputError when a window boundary separates a January from its February in a year the data publish
+    them together (the pair is one number split in half: half would land in each window)."""
+    if study.jan_feb == "keep":
+        return
+    merged = {months[i].year for i in merged_januaries(Y, months, np.arange(len(months)))}
+    for w, what in ((study.pre, "pre"), (study.post, "post")):
+        for month, year, side in ((w.start, w.start.year, "starts in February"),
+                                  (w.end, w.end.year if w.end is not None else 0, "ends in January")):
+            if month is not None and year in merged and month.month == (2 if side.startswith("starts") else 1):
+                raise InputError(f"the {what} window {w.text} {side} {year}, but the data publish January and "
+                                 f"February {year} together: a window must hold both months or neither")
 
 
 # ------------------------------------------------------------ the design --
@@ -248,13 +269,22 @@ def _month_pairs(months: pd.DatetimeIndex, cols: np.ndarray) -> tuple[np.ndarray
     return np.array(jan, dtype=int), np.array(jan, dtype=int) + 1
 
 
-def jan_feb_merged(Y: np.ndarray, months: pd.DatetimeIndex, cols: np.ndarray) -> bool:
-    """True when every January equals its February in every series (China's merged publication)."""
+def merged_januaries(Y: np.ndarray, months: pd.DatetimeIndex, cols: np.ndarray) -> np.ndarray:
+    """Column indices of the Januaries published together with their February (equal in every series).
+
+    Checked year by year: a reporter may publish the two months together in
+    some years only (China from 2020).
+    """
     jan, feb = _month_pairs(months, cols)
     if len(jan) == 0:
-        return False
-    a, b = Y[..., jan], Y[..., feb]
-    return bool(np.allclose(a, b, rtol=1e-9, atol=1e-6))
+        return jan
+    same = np.isclose(Y[..., jan], Y[..., feb], rtol=1e-9, atol=1e-6).reshape(-1, len(jan)).all(axis=0)
+    return jan[same]
+
+
+def jan_feb_merged(Y: np.ndarray, months: pd.DatetimeIndex, cols: np.ndarray) -> bool:
+    """True when some January equals its February in every series (a joint publication)."""
+    return len(merged_januaries(Y, months, cols)) > 0
 
 
 def before_after_design(panel: StudyPanel, *, merged: bool | None = None, seasonal: bool = True) -> Design:
@@ -262,17 +292,16 @@ def before_after_design(panel: StudyPanel, *, merged: bool | None = None, season
     in_window = panel.in_pre | panel.in_post
     cols = np.flatnonzero(in_window)
     if merged is None:
-        merged = jan_feb_merged(panel.Y, panel.months, cols)
+        jan = merged_januaries(panel.Y, panel.months, cols)
+    else:
+        jan = _month_pairs(panel.months, cols)[0] if merged else np.zeros(0, dtype=int)
     weight = np.ones(len(cols))
-    if merged:
-        jan, feb = _month_pairs(panel.months, cols)
-        weight[np.isin(cols, jan)] = 2.0
-        keep = ~np.isin(cols, feb)
-        cols, weight = cols[keep], weight[keep]
+    weight[np.isin(cols, jan)] = 2.0
+    keep = ~np.isin(cols, jan + 1)
+    cols, weight = cols[keep], weight[keep]
     post = panel.in_post[cols].astype(float)
     month = np.asarray(panel.months[cols].month)
-    if merged:
-        month = np.where(month == 2, 1, month)
+    merged = len(jan) > 0
     parts = [np.ones(len(cols)), post]
     if seasonal:
         cats = [m for m in sorted(set(month.tolist()))[1:]]
@@ -426,11 +455,17 @@ def compare_panel(panel: StudyPanel, *, partners: Countries | None = None, alpha
 
     rel = share_changes(y_rel, c_rel, design) if has_controls else None
     trend = share_trends(y_rel, c_rel, panel, design) if has_controls else None
+    thin_rel = _thin(y_rel, panel.in_pre)
+    if rel is not None and trend is not None:
+        _not_estimable(rel, thin_rel)
+        _not_estimable(trend, thin_rel)
 
     # absolute before/after: reported series, plus each distinct comparison sum (for control_ratio)
     out_idx = panel.index_of(out_codes)
     y_out = panel.Y[out_idx].reshape(-1, panel.Y.shape[2])
     lvl = level_changes(y_out, design)
+    thin = _thin(y_out, panel.in_pre)
+    _not_estimable(lvl, thin)
     ctrl_ratio_rel = None
     if has_controls:
         # the comparison sum is the same for every partner outside the comparison set: fit each distinct one once
@@ -451,6 +486,7 @@ def compare_panel(panel: StudyPanel, *, partners: Countries | None = None, alpha
         "family_name": np.tile(panel.families["family_name"].to_numpy(), P_out),
         "group": np.tile(panel.families["group"].to_numpy(), P_out),
         "kind": np.tile(panel.families["kind"].to_numpy(), P_out),
+        "changed_content": np.tile(panel.families["changed_content"].to_numpy(), P_out),
     })
     in_pre, in_post = panel.in_pre, panel.in_post
     frame["pre_usd_month"] = y_out[:, in_pre].mean(axis=1)
@@ -475,6 +511,13 @@ def compare_panel(panel: StudyPanel, *, partners: Countries | None = None, alpha
         notes[i].append("no post-period exports: ratio 0, p-value from a robust score test")
     for i in np.flatnonzero(np.isfinite(lvl.log_ratio) & ~np.isfinite(lvl.var)):
         notes[i].append("variance not estimable (values span too many orders of magnitude?): no p-value")
+    changed = np.tile(panel.families["changed_note"].to_numpy(), P_out)
+    for i in np.flatnonzero(frame["changed_content"].to_numpy()):
+        notes[i].append(f"content changed at the HS 2022 break ({changed[i]}): before and after are not the same "
+                        "goods")
+    for i in np.flatnonzero(thin):
+        notes[i].append(f"trade in only {int((y_out[i, in_pre] > 0).sum())} month(s) of the pre window (fewer "
+                        f"than {MIN_ACTIVE_MONTHS}): no ratio, interval or trend is estimable from it")
     nz = (y_out[:, design.cols] > 0).sum(axis=1)
     for i in np.flatnonzero((nz > 0) & (nz < 12)):
         notes[i].append(f"sparse: {nz[i]} non-zero months in the windows")
@@ -483,8 +526,13 @@ def compare_panel(panel: StudyPanel, *, partners: Countries | None = None, alpha
         frame["control_ratio"] = ctrl_ratio_rel[pos]
         d, v_hac = rel.log_ratio, rel.var
         v_star = rel.scale**2 * v_hac  # HAC variance on the scale of a t_nu statistic
-        var, df, n_pl = placebo_variance(np.where(np.isfinite(d), d, np.nan), v_star, fam_rel, is_placebo,
-                                         df_v=rel.df)
+        d_ok = np.where(np.isfinite(d), d, np.nan)
+        unit_scale, unit_df = in_time_scales(panel, y_rel, c_rel, len(rel_codes), F)
+        # scaled to the spread each unit shows where nothing happened, the sampling part has variance ~1 and
+        # t-like tails whose quantiles at that variance are near the normal's; its df are those of the scale's
+        # estimate, the families it was measured on (see in_time_scales)
+        var, df, n_pl = placebo_variance(d_ok, v_star, fam_rel, is_placebo, scale=np.repeat(unit_scale, F),
+                                         df_v=np.repeat(np.where(np.isfinite(unit_df), unit_df, rel.df), F))
         calibrated = n_pl >= MIN_PLACEBOS
         var = np.where(calibrated, var, np.nan)  # no valid interval without placebos (see the docstring)
         se = np.sqrt(var)
@@ -499,9 +547,10 @@ def compare_panel(panel: StudyPanel, *, partners: Countries | None = None, alpha
         frame.loc[rel_gone, "relative_high"] = np.nan
         frame["relative_p_value"] = np.where(np.isfinite(d[pos]), p_rel[pos], np.nan)
         frame["relative_q_value"] = _qvalues(frame, "relative_p_value", q_scope)
+        frame["relative_p_rank"] = placebo_rank_p(d_ok / se, fam_rel, is_placebo)[pos]
         frame["relative_p_hac"] = rel.p()[pos]
         frame["n_placebo"] = n_pl[pos]
-        tp = trend.p()[pos]
+        tp = _calibrated_trend_p(trend, fam_rel, is_placebo)[pos]
         slope = trend.log_ratio[pos]
         frame["pre_trend_p"] = tp
         frame["pre_trend_pct_year"] = 100 * (np.exp(slope) - 1)  # on the odds of the share
@@ -544,16 +593,144 @@ def compare_panel(panel: StudyPanel, *, partners: Countries | None = None, alpha
     frame["is_focal"] = frame["partner_code"] == panel.focal
     frame["is_comparison"] = frame["partner_code"].isin(panel.controls)
     frame["share_basis"] = panel.share_basis
+    frame = _with_robustness(frame, panel, alpha)
     frame = frame[COMPARE_COLUMNS]
     order = np.lexsort((frame["family"].to_numpy(), frame["partner_code"].to_numpy(), ~frame["is_focal"].to_numpy()))
     frame = frame.iloc[order].reset_index(drop=True)
     return CompareResult(frame, panel.study, _config(panel, design, alpha, lvl, rel, q_scope), panel.synthetic)
 
 
+MIN_ACTIVE_MONTHS = 3
+"""Fewest months with trade in the pre window for a ratio to be estimated: from one or two shipments a ratio is
+an absurd number (x1e6), not an estimate."""
+
+
+def _thin(Y: np.ndarray, in_pre: np.ndarray) -> np.ndarray:
+    """Rows with some trade in the pre window, but in fewer than MIN_ACTIVE_MONTHS months."""
+    n = (Y[:, in_pre] > 0).sum(axis=1)
+    return (n > 0) & (n < MIN_ACTIVE_MONTHS)
+
+
+def _not_estimable(ch: Changes, rows: np.ndarray) -> None:
+    """Blank the estimates of ``rows`` (NaN: not estimable; the caller says why in the note)."""
+    ch.log_ratio[rows] = np.nan
+    ch.var[rows] = np.nan
+    ch.stat[rows] = np.nan
+
+
 def check_alpha(alpha: float) -> None:
     """InputError unless 0 < alpha < 1."""
     if not 0 < alpha < 1:
         raise InputError(f"alpha must lie between 0 and 1, not {alpha}")
+
+
+def _fake_break(panel: StudyPanel) -> StudyPanel | None:
+    """The panel with a fake break in the middle of the pre window (nothing happened there), or None when
+    the pre window is shorter than 24 months."""
+    months = panel.months[panel.in_pre]
+    if len(months) < 24:
+        return None
+    mid = months[len(months) // 2]
+    if mid.month == 2:  # never separate a January from its February
+        mid = mid + pd.DateOffset(months=1)
+    pre, post = Window(months[0], mid - pd.DateOffset(months=1)), Window(mid, months[-1])
+    study = panel.study.replace(pre=pre, post=post)
+    return dataclasses.replace(panel, study=study)
+
+
+IN_TIME_SHRINK = 10.0
+"""Families' worth of weight the pooled in-time scale gets when a unit's own scale is estimated."""
+
+
+def in_time_scales(panel: StudyPanel, y: np.ndarray, c: np.ndarray, n_units: int,
+                   F: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per unit (blocks of ``F`` rows of ``y``/``c``): how much its HAC variance understates the spread of its
+    relative estimates, measured where nothing happened.
+
+    The two-unit estimate is refitted on a fake break in the middle of the pre
+    window; over a unit's families, the mean of estimate^2 / variance is its
+    scale (1 when the time-series variance is right). Estimated for every
+    unit from its own months, it lets a focal partner noisier or lumpier than
+    the comparison partners carry its own, wider, interval: the placebos'
+    spread alone cannot tell (Ferman and Pinto 2019 on heteroskedasticity with
+    few treated units; in-time placebos as in Abadie, Diamond and Hainmueller
+    2015). Shrunk toward the pooled value by :data:`IN_TIME_SHRINK` families'
+    worth, floored at 1. Returns (scales, their degrees of freedom: the
+    families measured plus the shrinkage weight); scales of 1 with the HAC
+    reference's df (NaN here) when the pre window is too short to split.
+    """
+    fake = _fake_break(panel)
+    if fake is None:
+        return np.ones(n_units), np.full(n_units, np.nan)
+    try:
+        ch = share_changes(y, c, before_after_design(fake))
+    except InputError:
+        return np.ones(n_units), np.full(n_units, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = (ch.log_ratio**2 / (ch.scale**2 * ch.var)).reshape(n_units, F)
+    ok = np.isfinite(ratio)
+    total, n = np.where(ok, ratio, 0.0).sum(axis=1), ok.sum(axis=1)
+    if n.sum() == 0:
+        return np.ones(n_units), np.full(n_units, np.nan)
+    pooled = total.sum() / n.sum()
+    return np.maximum((total + IN_TIME_SHRINK * pooled) / (n + IN_TIME_SHRINK), 1.0), n + IN_TIME_SHRINK
+
+
+def placebo_rank_p(t: np.ndarray, cell: np.ndarray, is_placebo: np.ndarray) -> np.ndarray:
+    """Exact placebo rank p-value of each row: (1 + #placebos of its cell with |t| >= its |t|) / (1 + #placebos),
+    a placebo compared with the others. Valid when the studentized statistics are exchangeable; its
+    resolution is 1 / (1 + number of comparison partners)."""
+    t = np.asarray(t, float)
+    out = np.full(len(t), np.nan)
+    for code in np.unique(cell):
+        rows = np.flatnonzero(cell == code)
+        pl = rows[np.asarray(is_placebo)[rows] & np.isfinite(t[rows])]
+        for i in rows[np.isfinite(t[rows])]:
+            others = pl[pl != i]
+            if len(others):
+                out[i] = (1 + (np.abs(t[others]) >= abs(t[i])).sum()) / (1 + len(others))
+    return out
+
+
+def _calibrated_trend_p(trend: Changes, cell: np.ndarray, is_placebo: np.ndarray) -> np.ndarray:
+    """p-values of the pre-window share trends with the same placebo calibration as the relative ratios."""
+    d = np.where(np.isfinite(trend.log_ratio), trend.log_ratio, np.nan)
+    var, df, n_pl = placebo_variance(d, trend.scale**2 * trend.var, cell, is_placebo, df_v=trend.df)
+    with np.errstate(invalid="ignore"):
+        return np.where(n_pl >= MIN_PLACEBOS, t_pvalues(d / np.sqrt(var), df), trend.p())
+
+
+ROBUST_COLUMNS = ["rel_loo_low", "rel_loo_high", "relative_ratio_baseline", "relative_ratio_transit", "transit_ratio",
+                  "relative_ratio_synth"]
+
+
+def _with_robustness(frame: pd.DataFrame, panel: StudyPanel, alpha: float) -> pd.DataFrame:
+    """The focal partner's rows with the robustness of their relative ratios (:mod:`analysis.robustness`):
+    leave-one-partner-out range, the ratio against each named set, the transit group's own change, the
+    synthetic-control ratio, and ``fragile`` for findings (relative q < alpha) that do not survive them."""
+    from .robustness import robustness
+
+    for col in ROBUST_COLUMNS:
+        frame[col] = np.nan
+    frame["fragile"] = False
+    focal = frame["is_focal"].to_numpy()
+    if not focal.any() or len(panel.controls) == 0:
+        return frame
+    rob = robustness(panel, alpha=alpha, main=frame[focal]).set_index("family")
+    fams = frame.loc[focal, "family"]
+    for col in ROBUST_COLUMNS:
+        if col in rob.columns:
+            frame.loc[focal, col] = rob[col].reindex(fams).to_numpy(float)
+    finding = focal & (frame["relative_q_value"].to_numpy(float) < alpha)
+    fragile = rob["fragile"].reindex(frame.loc[finding, "family"]).fillna(False).to_numpy(bool)
+    frame.loc[finding, "fragile"] = fragile
+    why = rob["fragile_why"].reindex(frame.loc[finding, "family"]).fillna("").to_numpy(str)
+    rows = np.flatnonzero(finding)[fragile]
+    notes = frame["note"].to_numpy(object)
+    for i, text in zip(rows, why[fragile], strict=True):
+        notes[i] = "; ".join(x for x in (notes[i], f"fragile: {text}") if x)
+    frame["note"] = notes
+    return frame
 
 
 def _qvalues(frame: pd.DataFrame, col: str, scope: str) -> np.ndarray:

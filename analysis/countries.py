@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import difflib
 import re
+import tomllib
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any, cast
@@ -45,26 +47,44 @@ WORLD = 0
 CHINA = 156
 BELARUS = 112
 
-COMPARISON_PARTNERS: tuple[int, ...] = (
-    616,  # Poland          EU neighbour of Belarus
-    440,  # Lithuania       EU neighbour
-    428,  # Latvia          EU neighbour
-    398,  # Kazakhstan      Central Asia (EAEU, a known transit route)
-    417,  # Kyrgyzstan      Central Asia (EAEU)
-    860,  # Uzbekistan      Central Asia
-    762,  # Tajikistan      Central Asia
-    51,   # Armenia         Caucasus (EAEU)
-    31,   # Azerbaijan      Caucasus
-    268,  # Georgia         Caucasus
-    792,  # Türkiye
-    498,  # Rep. of Moldova
-)
-"""Comparison partners for China's exports to Belarus (Comtrade codes): EU
-neighbours, Central Asia, the Caucasus, Türkiye and Moldova. Every analysis
-that compares Belarus with controls uses this list."""
+@dataclass(frozen=True)
+class ComparisonSet:
+    """A named set of comparison partners, with why it is one and where that comes from."""
 
-DEFAULT_PARTNERS: tuple[int, ...] = (BELARUS, *COMPARISON_PARTNERS)
-"""Belarus followed by the comparison partners: the default partners of a fetch."""
+    key: str
+    name: str
+    rationale: str
+    sources: tuple[str, ...]
+    partners: tuple[int, ...]
+
+
+@lru_cache(maxsize=1)
+def comparison_sets() -> dict[str, ComparisonSet]:
+    """The named comparison sets of ``data/registry/comparison_sets.toml`` (baseline, transit, ...)."""
+    with open(registry.registry_dir() / "comparison_sets.toml", "rb") as fh:
+        doc = tomllib.load(fh)
+    sets = {key: ComparisonSet(key, str(v["name"]), " ".join(str(v["rationale"]).split()),
+                               tuple(str(x) for x in v.get("sources", ())), tuple(int(c) for c in v["partners"]))
+            for key, v in doc["sets"].items()}
+    if doc["meta"]["default"] not in sets or "transit" not in sets:
+        raise InputError("comparison_sets.toml needs the default set and a 'transit' set")
+    return sets
+
+
+def default_comparison() -> str:
+    """The key of the default comparison set (``baseline``)."""
+    with open(registry.registry_dir() / "comparison_sets.toml", "rb") as fh:
+        return str(tomllib.load(fh)["meta"]["default"])
+
+
+COMPARISON_PARTNERS: tuple[int, ...] = comparison_sets()[default_comparison()].partners
+"""The default comparison partners (the ``baseline`` set): comparable economies that are not transit routes."""
+
+TRANSIT_PARTNERS: tuple[int, ...] = comparison_sets()["transit"].partners
+"""The documented transit routes to Russia: shown as a group of their own, never the default baseline."""
+
+DEFAULT_PARTNERS: tuple[int, ...] = (BELARUS, *COMPARISON_PARTNERS, *TRANSIT_PARTNERS)
+"""Belarus, the baseline and the transit partners: the default partners of a fetch."""
 
 ISO3_OVERRIDES: dict[str, int] = {"TWN": 490}
 """ISO3 codes Comtrade files under another area: Taiwan is reported as 490 'Other Asia, nes'."""

@@ -62,7 +62,7 @@ from .comparison import (
     before_after_design,
     check_alpha,
     compare_panel,
-    jan_feb_merged,
+    merged_januaries,
     study_panel,
 )
 from .errors import InputError
@@ -77,11 +77,11 @@ SCREEN_P = 0.05
 
 
 def did(series: pd.DataFrame, study: Study | None = None, *, alpha: float = 0.05,
-        cross_check: CrossCheck = "screened", comparison: CompareResult | None = None,
+        cross_check: CrossCheck = "screened", compared: CompareResult | None = None,
         reference_quarter: str = REFERENCE_QUARTER, **study_args: Unpack[StudyArgs]) -> DidResult:
     """Family DiD, group event study and triple difference for the focal partner (a :class:`DidResult`).
 
-    ``study`` or its fields as keywords say what is compared. ``comparison``
+    ``study`` or its fields as keywords say what is compared. ``compared``
     (the :func:`analysis.comparison.compare` result for the same data and
     study) saves recomputing the family-level relative ratios.
     ``cross_check``: the statsmodels cross-check for every family (``"all"``),
@@ -92,21 +92,21 @@ def did(series: pd.DataFrame, study: Study | None = None, *, alpha: float = 0.05
     panel = study_panel(series, s, require_focal=True)
     if len(panel.controls) < 2:
         raise InputError(f"the DiD needs at least 2 comparison partners in the data (found {len(panel.controls)})")
-    return did_panel(panel, alpha=alpha, cross_check=cross_check, comparison=comparison,
+    return did_panel(panel, alpha=alpha, cross_check=cross_check, compared=compared,
                      reference_quarter=reference_quarter)
 
 
 def did_panel(panel: StudyPanel, *, alpha: float = 0.05, cross_check: CrossCheck = "screened",
-              comparison: CompareResult | None = None, reference_quarter: str = REFERENCE_QUARTER) -> DidResult:
+              compared: CompareResult | None = None, reference_quarter: str = REFERENCE_QUARTER) -> DidResult:
     """:func:`did` on a prepared :class:`~analysis.comparison.StudyPanel`."""
     from threadpoolctl import threadpool_limits
 
     check_alpha(alpha)
     check_choice(cross_check, CrossCheck, "cross_check")
-    if comparison is None:
-        comparison = compare_panel(panel, partners=[panel.focal], alpha=alpha)
+    if compared is None:
+        compared = compare_panel(panel, partners=[panel.focal], alpha=alpha)
     with threadpool_limits(limits=1, user_api="blas"):  # small matrices: BLAS threads only add overhead
-        family = family_did(panel, comparison.table, alpha=alpha, cross_check=cross_check)
+        family = family_did(panel, compared.table, alpha=alpha, cross_check=cross_check)
         events = event_study(panel, alpha=alpha, reference_quarter=reference_quarter)
         triple = triple_diff(panel, alpha=alpha)
     for frame in (family, events, triple):
@@ -226,13 +226,10 @@ def _month_rows(panel: StudyPanel, lo: pd.Timestamp, hi: pd.Timestamp) -> tuple[
     """Month columns from lo to hi, with merged Jan/Feb pairs as one weight-2 row."""
     cols = np.flatnonzero((panel.months >= lo) & (panel.months <= hi))
     weight = np.ones(len(cols))
-    if jan_feb_merged(panel.Y, panel.months, cols):
-        inside = set(cols.tolist())
-        jan = np.array([i for i in cols if panel.months[i].month == 1 and i + 1 in inside], dtype=int)
-        weight[np.isin(cols, jan)] = 2.0
-        keep = ~np.isin(cols, jan + 1)
-        cols, weight = cols[keep], weight[keep]
-    return cols, weight
+    jan = merged_januaries(panel.Y, panel.months, cols)
+    weight[np.isin(cols, jan)] = 2.0
+    keep = ~np.isin(cols, jan + 1)
+    return cols[keep], weight[keep]
 
 
 def _share_fit(y: np.ndarray, c: np.ndarray, weight: np.ndarray, X: np.ndarray, time: np.ndarray,

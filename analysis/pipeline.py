@@ -34,7 +34,7 @@ from .schema import is_synthetic
 from .series import SERIES_COLUMNS, build_series
 from .study import Countries, Study, StudyArgs
 
-FAMILY_COLUMNS = ["family", "name", "group", "kind", "h5_codes", "h6_codes"]
+FAMILY_COLUMNS = ["family", "name", "group", "kind", "h5_codes", "h6_codes", "changed_content", "changed_note"]
 OUTPUT_FILES = ("compare.csv", "findings.csv", "families.csv", "did_family.csv", "event_study.csv",
                 "triple_diff.csv", "config.json")
 INFERENCE = ("relative ratios, event study and triple difference: placebo-calibrated (HAC variance plus the spread "
@@ -97,7 +97,7 @@ def analyze(data: pd.DataFrame, study: Study | None = None, *, out: str | os.Pat
     if s.focal in set(panel.partners.tolist()) and len(panel.controls) >= 2:
         focal_rows = comparison if s.focal in set(comparison.table["partner_code"]) else \
             compare_panel(panel, partners=[s.focal], alpha=alpha)
-        diffindiff = did_panel(panel, alpha=alpha, cross_check=cross_check, comparison=focal_rows)
+        diffindiff = did_panel(panel, alpha=alpha, cross_check=cross_check, compared=focal_rows)
     else:
         did_note = "no DiD: the focal partner or at least 2 comparison partners are missing from the data"
     timings["did"] = time.perf_counter() - t0

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 
-from .schema import is_synthetic
+from .schema import empty_records, is_synthetic
+from .series import set_aside as series_set_aside
 from .study import check_choice
 
 if TYPE_CHECKING:
@@ -48,7 +49,11 @@ class DataSource:
     read from a local store) or ``frame`` (records handed over in Python);
     ``coverage`` has the columns of :meth:`analysis.store.Store.coverage` for
     the records actually analysed; ``manifest`` lists the store chunks they
-    came from (queries, endpoints, fetch and import dates).
+    came from (queries, endpoints, fetch and import dates); ``set_aside``
+    (:func:`analysis.series.set_aside`) lists what the series leave out and
+    why: converted copies of original records, aggregates and breakdowns,
+    weights that are estimates (empty when nothing, or when only a series
+    frame was given).
     """
 
     origin: Origin
@@ -57,6 +62,7 @@ class DataSource:
     manifest: pd.DataFrame | None = None
     store_root: str | None = None
     notes: list[str] = field(default_factory=list)
+    set_aside: pd.DataFrame = field(default_factory=lambda: series_set_aside(empty_records()))
 
     @property
     def editions(self) -> list[str]:
@@ -79,7 +85,8 @@ def describe_source(data: pd.DataFrame, *, origin: Origin = "frame", store: Stor
         if manifest is not None:
             manifest = _used_chunks(manifest, records)
     return DataSource(origin=origin, synthetic=is_synthetic(records), coverage=coverage_of(records),
-                      manifest=manifest, store_root=str(store.root) if store is not None else None)
+                      manifest=manifest, store_root=str(store.root) if store is not None else None,
+                      set_aside=series_set_aside(records))
 
 
 def _used_chunks(manifest: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:

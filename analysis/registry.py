@@ -9,7 +9,9 @@ A *family* is a connected group of HS 2017 (H5) and HS 2022 (H6) codes that
 hold the same goods, built from the UN Statistics Division's HS 2022-HS 2017
 correlation tables, so a family's series is comparable across the 2021/2022
 break without splitting values by guessed shares. Codes unchanged between the
-editions form one-code families with id ``HS<code>``.
+editions form one-code families with id ``HS<code>``. A family whose goods
+changed at the break in a way no family repairs (9013.80, 8529.90, 8541.5x)
+is marked ``changed_content`` in families.csv, with the reason in ``changed_note``.
 """
 from __future__ import annotations
 
@@ -54,7 +56,7 @@ class Registry:
     meta: dict
     groups: pd.DataFrame  # group, name, kind, rationale
     codes: pd.DataFrame  # code, group, kind, chpl_tier, family_id, description
-    families: pd.DataFrame  # family_id, name, group, kind, h5_codes, h6_codes, basis
+    families: pd.DataFrame  # family_id, name, group, kind, h5_codes, h6_codes, basis, changed_content, changed_note
     code_family: pd.DataFrame  # edition, code, family_id (both editions)
     descriptions: pd.DataFrame  # code, editions, description
     areas: pd.DataFrame  # code, iso3, name
@@ -101,8 +103,40 @@ def _read_chpl(doc: dict) -> dict[str, str]:
     return tier_of
 
 
+FAMILY_COLUMNS = ["family_id", "name", "group", "kind", "h5_codes", "h6_codes", "basis", "changed_content",
+                  "changed_note"]
+"""Columns of the families table (:func:`families`, :func:`family_table`)."""
+
+
+def _changed_content(fam: pd.DataFrame) -> pd.DataFrame:
+    """Parse families.csv's ``changed_content`` (true/false, empty: false) and check each true has a ``changed_note``.
+
+    A family whose codes hold different goods before and after the HS 2022
+    break (a code that lost or gained goods no family can bring back) carries
+    a classification break in its series; the flag comes from the registry
+    files so the reason sits next to the data.
+    """
+    fam = fam.copy()
+    for col in ("changed_content", "changed_note"):
+        if col not in fam.columns:
+            fam[col] = ""
+    text = fam["changed_content"].str.strip().str.lower()
+    bad = ~text.isin(["true", "false", ""])
+    if bad.any():
+        row = fam[bad].iloc[0]
+        raise RegistryError(f"family {row['family_id']}: changed_content must be true or false, "
+                            f"not {row['changed_content']!r}")
+    fam["changed_content"] = text.eq("true")
+    fam["changed_note"] = fam["changed_note"].str.strip()
+    unexplained = fam["changed_content"] & fam["changed_note"].eq("")
+    if unexplained.any():
+        raise RegistryError(f"families with changed_content but no changed_note: "
+                            f"{sorted(fam.loc[unexplained, 'family_id'])}")
+    return fam
+
+
 def _read_families(path: Path, codes: pd.DataFrame, descriptions: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame:
-    fam = pd.read_csv(path, dtype=str, keep_default_na=False)
+    fam = _changed_content(pd.read_csv(path, dtype=str, keep_default_na=False))
     known_groups = set(groups["group"])
     for row in fam.itertuples():
         if row.group not in known_groups:
@@ -125,12 +159,14 @@ def _read_families(path: Path, codes: pd.DataFrame, descriptions: pd.DataFrame, 
             {"family_id": f"HS{row.code}", "name": desc[row.code], "group": row.group,
              "h5_codes": row.code, "h6_codes": row.code,
              "basis": "same code in both editions; UNSD correlation links only into the sweep headings 8524, "
-                      "8529.90, 8541.51/59 and 8549, left out"}
+                      "8529.90, 8541.51/59 and 8549, left out",
+             "changed_content": False, "changed_note": ""}
         )
     fam = pd.concat([fam, pd.DataFrame(identity)], ignore_index=True)
     kinds = groups.set_index("group")["kind"]
     fam["kind"] = fam["group"].map(kinds)
-    return fam[["family_id", "name", "group", "kind", "h5_codes", "h6_codes", "basis"]]
+    fam["changed_content"] = fam["changed_content"].astype(bool)
+    return fam[FAMILY_COLUMNS]
 
 
 def _code_family(families: pd.DataFrame) -> pd.DataFrame:
@@ -211,7 +247,13 @@ def codes() -> pd.DataFrame:
 
 
 def families() -> pd.DataFrame:
-    """All families: ``family_id, name, group, kind, h5_codes, h6_codes, basis`` (codes space-separated)."""
+    """All families: ``family_id, name, group, kind, h5_codes, h6_codes, basis, changed_content, changed_note``.
+
+    Codes are space-separated. ``changed_content`` (bool) marks families whose
+    goods changed at the HS 2022 break in a way no family repairs (their
+    series carry a classification break in 2022), with the reason in
+    ``changed_note``; both come from families.csv.
+    """
     return load_registry().families.copy()
 
 
@@ -236,7 +278,10 @@ def family_of(codes_: pd.Series, editions: pd.Series) -> pd.Series:
 
 
 def family_table(family_ids: pd.Series | list[str] | None = None) -> pd.DataFrame:
-    """Families with their group; unknown ids (codes outside the registry) become ungrouped one-code families."""
+    """Families with their group; unknown ids (codes outside the registry) become ungrouped one-code families.
+
+    Columns as :func:`families`; families outside the registry get ``changed_content`` False.
+    """
     fam = load_registry().families
     if family_ids is None:
         return fam.copy()
@@ -246,10 +291,12 @@ def family_table(family_ids: pd.Series | list[str] | None = None) -> pd.DataFram
     desc = load_registry().descriptions.set_index("code")["description"]
     rows = [
         {"family_id": i, "name": desc.get(i[2:], f"HS {i[2:]} (outside the registry)"), "group": UNGROUPED,
-         "kind": UNGROUPED, "h5_codes": i[2:], "h6_codes": i[2:], "basis": "outside the registry"}
+         "kind": UNGROUPED, "h5_codes": i[2:], "h6_codes": i[2:], "basis": "outside the registry",
+         "changed_content": False, "changed_note": ""}
         for i in extra
     ]
-    return pd.concat([known, pd.DataFrame(rows, columns=fam.columns)], ignore_index=True)
+    out = pd.concat([known, pd.DataFrame(rows, columns=fam.columns)], ignore_index=True)
+    return out.astype({"changed_content": bool})
 
 
 def resolve_codes(spec: list[str] | str) -> pd.DataFrame:

@@ -257,6 +257,8 @@ class AnomalyConfig:
     detectors: tuple[str, ...]
     partners: tuple[int, ...] | None
     all_tested: bool = False
+    focal_relative: bool = True
+    """Whether the focal partner's series were tested relative to the comparison partners' median index."""
 
 
 @dataclass(frozen=True, repr=False)

@@ -8,7 +8,8 @@ period, with columns ``SERIES_COLUMNS``:
   the registry are one-code families ``HS<code>``, group ``ungrouped``);
 - ``date``: the first day of the month (or year);
 - ``usd``: the sum of ``primaryValue`` of the records; ``kg``: the sum of
-  ``netWgt`` (NaN when no record of that cell reports a weight);
+  ``netWgt`` (NaN when no record of that cell reports a weight, or when any
+  record of it carries an *estimated* weight: see below);
 - ``n_records``: how many records went in; 0 marks a month Comtrade omitted,
   whose value is zero, not missing (small flows are lumpy);
 - ``synthetic``: True when built from the synthetic demo panel.
@@ -16,10 +17,26 @@ period, with columns ``SERIES_COLUMNS``:
 Every series covers every period from the first to the last period of the
 input, so a zero month is a row with ``usd == 0``. Families make series
 comparable across China's switch from HS 2017 to HS 2022 in 2022.
+
+Three traps of real Comtrade records are handled here, and :func:`set_aside`
+lists what each one removed, so the report can say it:
+
+- *Duplicate editions.* Comtrade+ converts records into other HS editions
+  (``isOriginalClassification`` False) and an export in HS 2017 holds
+  converted copies of HS 2022 records; the store keeps both editions. Within
+  a cell (reporter, partner, flow, period, family) only the records in their
+  original classification are used when there are any; converted copies
+  are used only for cells that have no original record.
+- *January and February.* Some reporters (China's customs, from 2020) publish
+  the two months together; ``jan_feb="auto"`` merges only the reporter-years
+  whose records show it (:func:`jan_feb_merged_years`).
+- *Estimated weights.* Comtrade fills missing weights with estimates
+  (``isNetWgtEstimated``); a unit value computed from an estimate measures the
+  estimate, so such cells get ``kg = NaN``.
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -27,32 +44,253 @@ import pandas as pd
 from . import registry
 from .errors import InputError
 from .schema import is_synthetic
+from .study import JanFeb, check_choice
 
 SERIES_KEY = ["reporter_code", "partner_code", "flow_code", "family_id"]
 """Columns that identify one series."""
 
 SERIES_COLUMNS = [*SERIES_KEY, "group", "kind", "date", "usd", "kg", "n_records", "synthetic"]
 
+SET_ASIDE_COLUMNS = ["reporter_code", "partner_code", "flow_code", "classification", "reason", "records", "cells",
+                     "usd"]
+"""Columns of :func:`set_aside`."""
 
-def _leaf_records(records: pd.DataFrame, freq: str) -> pd.DataFrame:
-    """Six-digit records of the classic breakdown (no partner-2, customs or transport split)."""
-    rec = records[records["freqCode"] == freq]
-    rec = rec[rec["cmdCode"].str.len() == 6]
-    for col, total in (("partner2Code", 0), ("customsCode", "C00"), ("motCode", 0)):
-        if col in rec.columns:
-            rec = rec[rec[col].isna() | (rec[col] == total)]
-    return rec
+CONVERTED = "converted copy of an original record"
+CONVERTED_USED = "converted copy used: no original record in the cell"
+AGGREGATE = "not a six-digit code (total or aggregate)"
+BREAKDOWN = "partner-2, customs or transport breakdown"
+OTHER_FREQ = "other frequency"
+ESTIMATED_KG = "estimated weight: kg left out"
+"""The reasons :func:`set_aside` gives (``CONVERTED_USED`` rows were used, and are listed to be counted)."""
+
+KG_UNIT = 8
+"""Comtrade's ``qtyUnitCode`` for kilograms."""
+JOINT_MIN_CELLS = 3
+"""Fewest February cells for an empty January to count as a joint publication (not an omitted small flow)."""
+JOINT_SHARE = 0.5
+"""Share of January/February pairs that must be equal for a reporter-year to count as published together."""
+_BREAKDOWN_TOTALS = (("partner2Code", 0), ("customsCode", "C00"), ("motCode", 0))
+_CELL = ["reporterCode", "partnerCode", "flowCode", "period"]
 
 
-def merge_jan_feb(series: pd.DataFrame) -> pd.DataFrame:
+class _Selection(NamedTuple):
+    """Records build_series uses, their family ids, and the records it leaves out, by reason."""
+
+    used: pd.DataFrame
+    family: pd.Series
+    left_out: list[tuple[str, pd.DataFrame]]
+
+
+def _flag(records: pd.DataFrame, name: str) -> pd.Series:
+    """A boolean field as plain bools (missing field or value: False)."""
+    if name not in records.columns:
+        return pd.Series(False, index=records.index)
+    return records[name].astype("boolean").fillna(False).astype(bool)
+
+
+def _is_false(records: pd.DataFrame, name: str) -> pd.Series:
+    """True where a boolean field says False explicitly (missing field or value: not False)."""
+    if name not in records.columns:
+        return pd.Series(False, index=records.index)
+    return records[name].astype("boolean").eq(False).fillna(False).astype(bool)
+
+
+def _source_freq(records: pd.DataFrame, freq: Literal["M", "A"] | None) -> str:
+    """The record frequency series of ``freq`` are built from (annual series fall back on monthly records)."""
+    has = set(records["freqCode"].dropna().unique())
+    if freq is None:
+        return "M" if "M" in has or "A" not in has else "A"
+    return "A" if freq == "A" and "A" in has else "M"
+
+
+def _is_breakdown(records: pd.DataFrame) -> pd.Series:
+    """True for rows split by partner 2, customs procedure or transport mode (not the classic totals)."""
+    split = pd.Series(False, index=records.index)
+    for col, total in _BREAKDOWN_TOTALS:
+        if col in records.columns:
+            split |= (records[col].notna() & (records[col] != total)).astype(bool)
+    return split
+
+
+def _converted_masks(rec: pd.DataFrame, family: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(dropped, used) masks of converted records (``isOriginalClassification`` False).
+
+    A converted record is dropped when its cell (reporter, partner, flow,
+    period, family) also holds a record in its original classification (or
+    one that does not say, as the demo and old imports), used otherwise.
+    """
+    converted = _is_false(rec, "isOriginalClassification")
+    if not converted.any():
+        return converted, converted
+    keys = [rec[c] for c in _CELL] + [family]
+    has_original = (~converted).groupby(keys, sort=False).transform("any").astype(bool)
+    return converted & has_original, converted & ~has_original
+
+
+def _select(records: pd.DataFrame, freq: Literal["M", "A"] | None) -> _Selection:
+    """Split records into those series are built from and those left out (see :func:`set_aside`)."""
+    other = (records["freqCode"] != _source_freq(records, freq)).to_numpy(dtype=bool)
+    aggregate = ~other & (records["cmdCode"].str.len() != 6).to_numpy(dtype=bool)
+    split = ~other & ~aggregate & _is_breakdown(records).to_numpy(dtype=bool)
+    left = [(reason, records[mask]) for reason, mask in ((OTHER_FREQ, other), (AGGREGATE, aggregate),
+                                                          (BREAKDOWN, split)) if mask.any()]
+    keep = ~(other | aggregate | split)
+    rec = records if keep.all() else records[keep]
+    family = registry.family_of(rec["cmdCode"], rec["classificationCode"]).astype(str)
+    dropped, used_converted = _converted_masks(rec, family)
+    for reason, mask in ((CONVERTED, dropped), (CONVERTED_USED, used_converted)):
+        if mask.any():
+            left.append((reason, rec[mask].assign(family_id=family[mask])))
+    if dropped.any():
+        rec, family = rec[~dropped], family[~dropped]
+    return _Selection(rec, family, left)
+
+
+def estimated_weight(records: pd.DataFrame) -> pd.Series:
+    """True for records whose net weight is an estimate, not a reported figure.
+
+    ``isNetWgtEstimated``; also ``isQtyEstimated`` when the quantity is in kg
+    (``qtyUnitCode`` 8) and ``netWgt`` is that quantity, as Comtrade fills an
+    estimated kg quantity into both. A unit value (USD/kg) from an estimated
+    weight measures Comtrade's estimate, not a price.
+    """
+    est = _flag(records, "isNetWgtEstimated")
+    if {"isQtyEstimated", "qtyUnitCode", "qty", "netWgt"} <= set(records.columns):
+        same = (records["qtyUnitCode"] == KG_UNIT) & np.isclose(records["qty"].astype(float),
+                                                                 records["netWgt"].astype(float))
+        est |= _flag(records, "isQtyEstimated") & same.fillna(False).astype(bool)
+    return est
+
+
+# ------------------------------------------------------- January and February --
+
+JAN_FEB_COLUMNS = ["reporter_code", "year", "merged"]
+"""Columns of :func:`jan_feb_merged_years`."""
+
+
+def _joint_years(years: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """``reporter_code, year, merged`` for each of ``years`` (``reporter_code, year``).
+
+    ``cells`` has one row per cell with data in January or February
+    (``reporter_code, year, month, cell, value``). The rule is that of
+    :func:`jan_feb_merged_years`.
+    """
+    years = years.drop_duplicates()
+    if cells.empty:
+        return years.assign(merged=False)
+    wide = (cells.pivot_table(index=["reporter_code", "year", "cell"], columns="month", values="value",
+                              aggfunc="sum").reindex(columns=[1, 2]))
+    jan, feb = wide[1], wide[2]
+    both = jan.notna() & feb.notna()
+    agree = both & np.isclose(jan.fillna(0.0), feb.fillna(0.0), rtol=1e-6, atol=1.0)
+    stats = pd.DataFrame({"jan": jan.notna(), "feb": feb.notna(), "both": both, "agree": agree})
+    per = stats.groupby(level=["reporter_code", "year"]).sum()
+    empty_jan = (per["jan"] == 0) & (per["feb"] >= JOINT_MIN_CELLS)
+    equal = (per["both"] > 0) & (per["agree"] > JOINT_SHARE * per["both"])
+    merged = ((per["feb"] > 0) & (empty_jan | equal)).rename("merged").reset_index()
+    out = years.merge(merged, on=["reporter_code", "year"], how="left")
+    out["merged"] = out["merged"].astype("boolean").fillna(False).astype(bool)
+    return out
+
+
+def _record_years(used: pd.DataFrame) -> pd.DataFrame:
+    """:func:`_joint_years` of records (a cell: reporter, partner, flow, edition, code; monthly records only)."""
+    years = pd.DataFrame({"reporter_code": used["reporterCode"].astype("int64"),
+                          "year": used["period_date"].dt.year.astype("int64")})
+    month = used["period_date"].dt.month
+    rec = used[((used["freqCode"] == "M") & month.isin([1, 2])).to_numpy(dtype=bool)]
+    cells = pd.DataFrame({
+        "reporter_code": rec["reporterCode"].astype("int64"), "year": rec["period_date"].dt.year.astype("int64"),
+        "month": rec["period_date"].dt.month.astype("int64"),
+        "cell": rec.groupby(["partnerCode", "flowCode", "classificationCode", "cmdCode"], sort=False).ngroup(),
+        "value": rec["primaryValue"].astype(float),
+    })
+    return _joint_years(years, cells)
+
+
+def _series_detected(series: pd.DataFrame) -> pd.DataFrame:
+    """:func:`_joint_years` of a monthly series frame (a cell: a series; months with records or a value)."""
+    years = pd.DataFrame({"reporter_code": series["reporter_code"].astype("int64"),
+                          "year": series["date"].dt.year.astype("int64")})
+    s = series[((series["n_records"] > 0) | (series["usd"] != 0)) & series["date"].dt.month.isin([1, 2])]
+    cells = pd.DataFrame({
+        "reporter_code": s["reporter_code"].astype("int64"), "year": s["date"].dt.year.astype("int64"),
+        "month": s["date"].dt.month.astype("int64"), "cell": s.groupby(SERIES_KEY, sort=False).ngroup(),
+        "value": s["usd"].astype(float),
+    })
+    return _joint_years(years, cells)
+
+
+def jan_feb_merged_years(data: pd.DataFrame) -> pd.DataFrame:
+    """Which reporter-years publish January and February together: ``reporter_code, year, merged``.
+
+    ``data`` is a tidy record frame or a series frame; one row per
+    reporter-year in it (``merged`` False for annual data). ``merged`` is True
+    when the year's January and February are one two-month figure, that is
+    when February has data and either
+
+    - January has no record at all while February has records in at least
+      ``JOINT_MIN_CELLS`` cells (the joint figure filed under February; with
+      fewer cells an empty January is as likely an omitted small flow), or
+    - in more than half (``JOINT_SHARE``) of the cells with data in both months
+      January equals February (within a dollar): the joint figure split in
+      half, as in the demo panel. Separately published months are almost never
+      equal; "more than half" rather than "every" tolerates families in which
+      one code is omitted in one of the two months.
+
+    A cell is a reporter, partner, flow, edition and code for records, a
+    series for series frames. For a frame made by :func:`build_series` the
+    answer it recorded from the records is returned: with ``"auto"`` the
+    years it merged, with ``"merge"`` every year, with ``"keep"`` the years
+    published together (left as reported, but still one two-month figure).
+    Other stages use this to treat January and February as one observation.
+    """
+    if "cmdCode" in data.columns:
+        used = _select(data, None).used if len(data) else data
+        return _record_years(used).sort_values(["reporter_code", "year"], ignore_index=True)
+    return _series_years(data)
+
+
+def _series_years_present(series: pd.DataFrame) -> pd.DataFrame:
+    """The reporter-years of a series frame: ``reporter_code, year``."""
+    return pd.DataFrame({"reporter_code": series["reporter_code"].astype("int64"),
+                         "year": series["date"].dt.year.astype("int64")}).drop_duplicates(ignore_index=True)
+
+
+def _with_years(present: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (``JAN_FEB_COLUMNS``) on the reporter-years ``present``; years it does not list are not merged."""
+    table = table.astype({"reporter_code": "int64", "year": "int64", "merged": bool})
+    out = present.merge(table, on=["reporter_code", "year"], how="left")
+    out["merged"] = out["merged"].astype("boolean").fillna(False).astype(bool)
+    return out
+
+
+def _series_years(series: pd.DataFrame) -> pd.DataFrame:
+    """:func:`jan_feb_merged_years` of a series frame: the recorded answer, else the rule on the series values."""
+    recorded = series.attrs.get("jan_feb_merged")
+    if recorded is not None:
+        out = _with_years(_series_years_present(series), pd.DataFrame(list(recorded), columns=JAN_FEB_COLUMNS))
+    else:
+        out = _series_detected(series)
+    return out.sort_values(["reporter_code", "year"], ignore_index=True)[JAN_FEB_COLUMNS]
+
+
+def merge_jan_feb(series: pd.DataFrame, years: pd.DataFrame | None = None) -> pd.DataFrame:
     """Give January and February each half of their two-month total (per series and year).
 
     China's customs publishes January and February together; the split between
     the two months carries no information, and a spike or dip in either is an
-    artefact. Averaging keeps every annual total exact.
+    artefact. Averaging keeps every annual total exact. ``years`` (the frame of
+    :func:`jan_feb_merged_years`) limits the merge to the reporter-years marked
+    ``merged``; None merges every year. The merged ``kg`` is NaN when either
+    month's is (an unknown or estimated weight leaves the two-month total unknown).
     """
     out = series.copy()
     is_jf = out["date"].dt.month.isin([1, 2])
+    if years is not None:
+        chosen = years.loc[years["merged"], ["reporter_code", "year"]]
+        key = pd.MultiIndex.from_arrays([out["reporter_code"].astype("int64"), out["date"].dt.year.astype("int64")])
+        is_jf &= key.isin(pd.MultiIndex.from_frame(chosen.astype("int64")))
     if not is_jf.any():
         return out
     jf = out[is_jf]
@@ -60,15 +298,42 @@ def merge_jan_feb(series: pd.DataFrame) -> pd.DataFrame:
     size = groups["usd"].transform("size")
     out.loc[is_jf, "usd"] = groups["usd"].transform("sum") / size
     kg_sum, kg_n = groups["kg"].transform("sum"), groups["kg"].transform("count")
-    out.loc[is_jf, "kg"] = (kg_sum / size).where(kg_n > 0)
+    out.loc[is_jf, "kg"] = (kg_sum / size).where(kg_n == size)
     return out
+
+
+# ------------------------------------------------------------- series --
+
+def _flat(used: pd.DataFrame, family: pd.Series, freq: str) -> pd.DataFrame:
+    """One row per used record: series key, date (month, or year for ``freq="A"``), usd, kg, estimated kg."""
+    date = used["period_date"]
+    if freq == "A":
+        date = date.dt.to_period("Y").dt.start_time.astype("datetime64[ns]")
+    return pd.DataFrame({
+        "reporter_code": used["reporterCode"].astype("int64").to_numpy(),
+        "partner_code": used["partnerCode"].astype("int64").to_numpy(),
+        "flow_code": used["flowCode"].astype(str).to_numpy(),
+        "family_id": family.to_numpy(),
+        "date": date.to_numpy(),
+        "usd": used["primaryValue"].astype(float).to_numpy(),
+        "kg": used["netWgt"].astype(float).to_numpy(),
+        "kg_estimated": estimated_weight(used).to_numpy(),
+    })
+
+
+def _cells(flat: pd.DataFrame) -> pd.DataFrame:
+    """Sum records per series and period; ``kg`` NaN where none reports one or any is estimated."""
+    by = flat.groupby([*SERIES_KEY, "date"], sort=True)
+    grouped = by.agg(usd=("usd", "sum"), n_records=("usd", "size"))
+    grouped["kg"] = by["kg"].sum(min_count=1).where(~by["kg_estimated"].any())
+    return grouped
 
 
 def build_series(
     records: pd.DataFrame,
     *,
     freq: Literal["M", "A"] = "M",
-    jan_feb: Literal["merge", "keep"] = "merge",
+    jan_feb: JanFeb = "auto",
     start: str | pd.Timestamp | None = None,
     end: str | pd.Timestamp | None = None,
 ) -> pd.DataFrame:
@@ -76,9 +341,15 @@ def build_series(
 
     ``freq="A"`` gives annual totals: from annual records where the input has
     them, else the sums of the monthly series (so annual totals equal the sums
-    of the records). ``jan_feb="merge"`` (the default) applies
-    :func:`merge_jan_feb` to monthly series; ``"keep"`` leaves the months as
-    reported. ``start``/``end`` widen or cut the period range.
+    of the records). ``jan_feb`` applies to monthly series: ``"auto"`` (the
+    default) gives January and February each half their two-month total in the
+    reporter-years that publish them together (:func:`jan_feb_merged_years`)
+    and keeps the others as reported; ``"merge"`` does so in every year (as if
+    every reporter published them together), ``"keep"`` in none. ``start``/``end``
+    widen or cut the period range. Converted copies of original records are
+    left out and weights from estimated records are NaN; :func:`set_aside`
+    lists both. The reporter-years merged are recorded for
+    :func:`jan_feb_merged_years`.
 
     >>> from analysis.demo import load_demo
     >>> s = build_series(load_demo())
@@ -87,40 +358,80 @@ def build_series(
     """
     if freq not in ("M", "A"):
         raise InputError(f"freq must be 'M' or 'A', not {freq!r}")
-    if jan_feb not in ("merge", "keep"):
-        raise InputError(f"jan_feb must be 'merge' or 'keep', not {jan_feb!r}")
+    check_choice(jan_feb, JanFeb, "jan_feb")
     synthetic = is_synthetic(records)
-    source_freq = freq
-    if freq == "A" and not (records["freqCode"] == "A").any():
-        source_freq = "M"
-    rec = _leaf_records(records, source_freq)
-    if rec.empty:
+    source_freq = _source_freq(records, freq)
+    used, family, _ = _select(records, freq)
+    if used.empty:
         raise InputError(f"no six-digit {'monthly' if source_freq == 'M' else 'annual'} records to build series from")
-    fam = registry.family_of(rec["cmdCode"], rec["classificationCode"])
-    date = rec["period_date"]
-    if freq == "A":
-        date = date.dt.to_period("Y").dt.start_time.astype("datetime64[ns]")
-    flat = pd.DataFrame({
-        "reporter_code": rec["reporterCode"].astype("int64").to_numpy(),
-        "partner_code": rec["partnerCode"].astype("int64").to_numpy(),
-        "flow_code": rec["flowCode"].astype(str).to_numpy(),
-        "family_id": fam.astype(str).to_numpy(),
-        "date": date.to_numpy(),
-        "usd": rec["primaryValue"].astype(float).to_numpy(),
-        "kg": rec["netWgt"].astype(float).to_numpy(),
-    })
-    by = flat.groupby([*SERIES_KEY, "date"], sort=True)
-    grouped = by.agg(usd=("usd", "sum"), n_records=("usd", "size"))
-    grouped["kg"] = by["kg"].sum(min_count=1)
-    out = _complete(grouped, freq, start, end)
-    if freq == "M" and jan_feb == "merge":
-        out = merge_jan_feb(out)
+    out = _complete(_cells(_flat(used, family, freq)), freq, start, end)
+    years = None
+    if freq == "M":
+        years = _with_years(_series_years_present(out), _record_years(used))
+        if jan_feb == "merge":
+            years["merged"] = True
+        if jan_feb != "keep":
+            out = merge_jan_feb(out, years)
     table = registry.family_table(out["family_id"].unique()).set_index("family_id")
     out["group"] = out["family_id"].map(table["group"])
     out["kind"] = out["family_id"].map(table["kind"])
     out["synthetic"] = synthetic
     out = out[SERIES_COLUMNS]
     out.attrs["synthetic"] = synthetic
+    if years is not None:
+        out.attrs["jan_feb_merged"] = tuple(
+            (int(r), int(y), bool(m)) for r, y, m in years[JAN_FEB_COLUMNS].itertuples(index=False))
+    return out
+
+
+# ---------------------------------------------------------- set aside --
+
+def set_aside(records: pd.DataFrame, *, freq: Literal["M", "A"] | None = None) -> pd.DataFrame:
+    """What :func:`build_series` leaves out of a record frame, and why (``SET_ASIDE_COLUMNS``).
+
+    One row per reporter, partner, flow, HS edition and reason, with the
+    number of ``records``, of ``cells`` (distinct code or family and period)
+    and their ``usd``. Reasons: converted copies of original records
+    (``CONVERTED``, left out so editions do not double), converted copies used
+    because their cell has no original (``CONVERTED_USED``, used: listed to be
+    counted), totals and 2-/4-digit aggregates (``AGGREGATE``), partner-2,
+    customs or transport breakdowns (``BREAKDOWN``), records of the other
+    frequency (``OTHER_FREQ``), and records with an estimated weight
+    (``ESTIMATED_KG``: their value is used, the cells' kg is NaN; ``cells``
+    counts the series cells affected). ``freq`` is that of the series
+    (None: monthly when there are monthly records). Empty when nothing is set aside.
+    """
+    if records.empty:
+        return _empty_set_aside()
+    used, family, left_out = _select(records, freq)
+    parts = [_summarise(frame, reason) for reason, frame in left_out]
+    est = estimated_weight(used).to_numpy(dtype=bool)
+    if est.any():
+        parts.append(_summarise(used[est].assign(family_id=family[est]), ESTIMATED_KG))
+    if not parts:
+        return _empty_set_aside()
+    return pd.concat(parts, ignore_index=True)[SET_ASIDE_COLUMNS]
+
+
+def _empty_set_aside() -> pd.DataFrame:
+    """A :func:`set_aside` table with no rows (the columns and dtypes of a full one)."""
+    dtypes = dict(zip(SET_ASIDE_COLUMNS, ["int64", "int64", "str", "str", "str", "int64", "int64", "float64"],
+                      strict=True))
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})
+
+
+def _summarise(frame: pd.DataFrame, reason: str) -> pd.DataFrame:
+    """Count records, cells and USD of ``frame`` per reporter, partner, flow and edition."""
+    what = frame["family_id"] if "family_id" in frame.columns else frame["cmdCode"]
+    flat = pd.DataFrame({
+        "reporter_code": frame["reporterCode"].astype("int64"), "partner_code": frame["partnerCode"].astype("int64"),
+        "flow_code": frame["flowCode"].astype(str), "classification": frame["classificationCode"].astype(str),
+        "cell": what.astype(str) + ":" + frame["freqCode"].astype(str) + frame["period"].astype(str),
+        "usd": frame["primaryValue"].astype(float),
+    })
+    out = (flat.groupby(["reporter_code", "partner_code", "flow_code", "classification"], sort=True)
+           .agg(records=("usd", "size"), cells=("cell", "nunique"), usd=("usd", "sum")).reset_index())
+    out["reason"] = reason
     return out
 
 
@@ -152,12 +463,16 @@ def _complete(grouped: pd.DataFrame, freq: str, start, end) -> pd.DataFrame:
 
 
 def annual(series: pd.DataFrame) -> pd.DataFrame:
-    """Annual totals of a monthly series frame (same columns, ``date`` = 1 January)."""
+    """Annual totals of a monthly series frame (same columns, ``date`` = 1 January).
+
+    A year's ``kg`` is NaN when any of its months' is (an unknown or estimated
+    weight leaves the annual weight unknown; a partial sum would fake a price).
+    """
     year = series["date"].dt.to_period("Y").dt.start_time.astype("datetime64[ns]")
     keys = [*SERIES_KEY, "group", "kind"]
     by = series.assign(date=year).groupby([*keys, "date"], sort=True, dropna=False)
     out = by.agg(usd=("usd", "sum"), n_records=("n_records", "sum"))
-    out["kg"] = by["kg"].sum(min_count=1)
+    out["kg"] = by["kg"].sum(min_count=1).where(by["kg"].count() == by["kg"].size())
     out = out.reset_index()
     out["synthetic"] = bool(series["synthetic"].any()) if len(series) else False
     out = out[SERIES_COLUMNS]

@@ -470,7 +470,8 @@ def fixed_b_reference(X: np.ndarray, j: int, maxlags: int, *, weight: np.ndarray
 # -------------------------------------------------- placebo calibration --
 
 def placebo_variance(d: np.ndarray, v: np.ndarray, cell: np.ndarray, is_placebo: np.ndarray,
-                     *, df_v: float | np.ndarray = np.inf) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     *, df_v: float | np.ndarray = np.inf,
+                     scale: float | np.ndarray = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Variance of a one-treated-unit estimate that includes the spread of placebo estimates.
 
     ``d``/``v``: estimates and their sampling (HAC) variances, for rows in
@@ -482,11 +483,12 @@ def placebo_variance(d: np.ndarray, v: np.ndarray, cell: np.ndarray, is_placebo:
     d_k ~ N(0, v_k + tau^2); per cell, tau^2 is the Paule-Mandel estimate,
     the tau^2 >= 0 at which sum_k d_k^2 / (v_k + tau^2) equals the number of
     placebos (precise placebos weigh more than noisy ones). A placebo row
-    leaves itself out. Returns (variance v + tau^2, degrees of freedom by
+    leaves itself out. ``scale`` (a number or one per row) multiplies the
+    sampling variances first. Returns (variance scale v + tau^2, degrees of freedom by
     Welch-Satterthwaite from ``df_v`` and the number of placebos minus one,
     number of placebos used).
     """
-    d, v = np.asarray(d, float), np.asarray(v, float)
+    d, v = np.asarray(d, float), scale * np.asarray(v, float)
     n = len(d)
     codes, inv = np.unique(np.asarray(cell), return_inverse=True)
     ok = np.asarray(is_placebo, bool) & np.isfinite(d) & np.isfinite(v)

@@ -25,7 +25,18 @@ from typing import Literal, TypedDict, get_args
 
 import pandas as pd
 
-from .countries import BELARUS, CHINA, COMPARISON_PARTNERS, WORLD, area_name, resolve_countries, resolve_country
+from .countries import (
+    BELARUS,
+    CHINA,
+    COMPARISON_PARTNERS,
+    TRANSIT_PARTNERS,
+    WORLD,
+    area_name,
+    comparison_sets,
+    default_comparison,
+    resolve_countries,
+    resolve_country,
+)
 from .errors import InputError
 from .periods import Window, parse_window
 
@@ -33,7 +44,7 @@ Flow = Literal["X", "M"]
 """Trade flows a study can ask about: exports (X) or imports (M), as the reporter reports them."""
 Freq = Literal["M", "A"]
 """Monthly or annual periods."""
-JanFeb = Literal["merge", "keep"]
+JanFeb = Literal["auto", "merge", "keep"]
 """January and February as published together and split in half (``merge``) or as reported (``keep``)."""
 
 DEFAULT_PRE = "2019-01:2021-12"
@@ -51,6 +62,8 @@ class StudyArgs(TypedDict, total=False):
     reporter: Country
     focal: Country
     controls: Countries | None
+    comparison: str
+    transit: Countries | None
     flow: Flow
     freq: Freq
     pre: WindowLike
@@ -86,7 +99,7 @@ def _country(value: object, what: str) -> int:
         raise InputError(f"{what}: {exc}") from None
 
 
-def _controls(value: object) -> tuple[int, ...]:
+def _countries(value: object, what: str) -> tuple[int, ...]:
     if isinstance(value, str) and value.strip().lower() == "none":
         return ()
     if not isinstance(value, (str, int)) and not list(value):  # type: ignore[call-overload]
@@ -94,7 +107,7 @@ def _controls(value: object) -> tuple[int, ...]:
     try:
         return tuple(resolve_countries(value))  # type: ignore[arg-type]
     except InputError as exc:
-        raise InputError(f"controls: {exc}") from None
+        raise InputError(f"{what}: {exc}") from None
 
 
 def _codes(value: object) -> tuple[str, ...]:
@@ -134,23 +147,40 @@ class Study:
     reporter: int = CHINA
     focal: int = BELARUS
     controls: tuple[int, ...] = COMPARISON_PARTNERS
+    comparison: str = field(default_factory=default_comparison)
+    transit: tuple[int, ...] = TRANSIT_PARTNERS
     flow: Flow = "X"
     freq: Freq = "M"
     pre: Window = field(default_factory=lambda: parse_window(DEFAULT_PRE))
     post: Window = field(default_factory=lambda: parse_window(DEFAULT_POST, open_end=True))
     codes: tuple[str, ...] = ()
-    jan_feb: JanFeb = "merge"
+    jan_feb: JanFeb = "auto"
     default_controls: bool = field(init=False, repr=False, compare=False, default=True)
-    """True when ``controls`` is the default comparison set (less the focal partner and the reporter)."""
+    """True when ``controls`` is the named set ``comparison`` (less the focal partner and the reporter)."""
+    default_transit: bool = field(init=False, repr=False, compare=False, default=True)
+    """True when ``transit`` is the transit set (less the focal partner, the reporter and the controls)."""
 
     def __post_init__(self) -> None:
         put = object.__setattr__
         put(self, "reporter", _country(self.reporter, "reporter"))
         put(self, "focal", _country(self.focal, "focal partner"))
+        sets = comparison_sets()
         default = self.controls is COMPARISON_PARTNERS or self.controls is None
         put(self, "default_controls", default)
-        put(self, "controls", tuple(c for c in COMPARISON_PARTNERS if c not in (self.focal, self.reporter))
-            if default else _controls(self.controls))
+        if default:
+            if self.comparison not in sets:
+                raise InputError(f"comparison set {self.comparison!r} is unknown; choose from "
+                                 f"{', '.join(sorted(sets))} or give controls")
+            put(self, "controls", tuple(c for c in sets[self.comparison].partners
+                                        if c not in (self.focal, self.reporter)))
+        else:
+            put(self, "controls", _countries(self.controls, "controls"))
+            put(self, "comparison", "custom")
+        default_t = self.transit is TRANSIT_PARTNERS or self.transit is None
+        put(self, "default_transit", default_t)
+        put(self, "transit", tuple(c for c in sets["transit"].partners
+                                   if c not in (self.focal, self.reporter, *self.controls))
+            if default_t else _countries(self.transit, "transit"))
         put(self, "codes", _codes(self.codes))
         check_choice(self.flow, Flow, "flow")
         check_choice(self.freq, Freq, "freq")
@@ -168,9 +198,13 @@ class Study:
             raise InputError(f"the focal partner {self._name(self.focal)} is the reporter itself: "
                              "a country does not trade with itself in Comtrade")
         for code, what in ((self.focal, "the focal partner"), (self.reporter, "the reporter"), (WORLD, "World")):
-            if code in self.controls:
-                raise InputError(f"controls include {what} ({self._name(code)}): leave it out of the "
-                                 "comparison partners")
+            for group, members in (("controls", self.controls), ("transit", self.transit)):
+                if code in members:
+                    raise InputError(f"{group} include {what} ({self._name(code)}): leave it out of the "
+                                     f"{'comparison' if group == 'controls' else 'transit'} partners")
+        if overlap := sorted(set(self.controls) & set(self.transit)):
+            raise InputError(f"transit partners {overlap} are also comparison partners: a transit route is "
+                             "treated by the Russia route and cannot be a control at the same time")
         if self.pre.end is not None and self.pre.end >= self.post.start:
             raise InputError(f"the pre window ({self.pre}) must end before the post window ({self.post}) starts")
         if self.freq == "M" and self.jan_feb == "merge":
@@ -203,18 +237,25 @@ class Study:
         if unknown:
             raise InputError(f"unknown study argument(s) {unknown}; a study has {sorted(names)}")
         given = {k: v for k, v in args.items() if v is not None}
-        if study is not None and given and study.default_controls and "controls" not in given:
-            given["controls"] = COMPARISON_PARTNERS  # the default set, less the (new) focal partner
         if study is None:
             return cls(**given)  # type: ignore[arg-type]
-        return dataclasses.replace(study, **given) if given else study  # type: ignore[arg-type]
+        return study.replace(**given) if given else study
+
+    def replace(self, **changes: object) -> Study:
+        """This study with ``changes``; default controls and transit stay defaults (recomputed for a new focal
+        partner or comparison set) unless the changes name them."""
+        if self.default_controls and "controls" not in changes:
+            changes["controls"] = COMPARISON_PARTNERS
+        if self.default_transit and "transit" not in changes:
+            changes["transit"] = TRANSIT_PARTNERS
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
     # ---------------------------------------------------------------- reading
 
     @property
     def partners(self) -> tuple[int, ...]:
-        """The focal partner followed by the comparison partners: the partners a fetch asks for."""
-        return (self.focal, *self.controls)
+        """The focal partner, the comparison partners and the transit partners: the partners a fetch asks for."""
+        return (self.focal, *self.controls, *self.transit)
 
     def closed(self, last: pd.Timestamp) -> Study:
         """The study with an open post window ended at ``last`` (the data's last month)."""
@@ -224,7 +265,7 @@ class Study:
         if why := (_splits_jan_feb(post) if self.freq == "M" and self.jan_feb == "merge" else None):
             raise InputError(f"the post window {post.text} {why}: the data end in January; give --post with "
                              "an end before it")
-        return dataclasses.replace(self, post=post)
+        return self.replace(post=post)
 
     def family_ids(self) -> frozenset[str] | None:
         """Registry family ids of ``codes`` (None: no restriction)."""
@@ -237,14 +278,16 @@ class Study:
     def describe(self) -> str:
         """One line: who, what, to whom, against whom, when."""
         flow = {"X": "exports", "M": "imports"}[self.flow]
-        ctrl = f"{len(self.controls)} comparison partners" if self.controls else "no comparison partners"
+        ctrl = (f"{len(self.controls)} comparison partners ({self.comparison})" if self.controls
+                else "no comparison partners")
         codes = f", codes {','.join(self.codes)}" if self.codes else ""
         return (f"{self._name(self.reporter)} {flow} with {self._name(self.focal)} against {ctrl}; "
                 f"{'monthly' if self.freq == 'M' else 'annual'}, pre {self.pre.text}, post {self.post.text}{codes}")
 
     def to_dict(self) -> dict[str, object]:
         """Plain values for config.json and the report (windows as ``FROM:TO`` text)."""
-        return {"reporter": self.reporter, "focal": self.focal, "controls": list(self.controls), "flow": self.flow,
+        return {"reporter": self.reporter, "focal": self.focal, "controls": list(self.controls),
+                "comparison": self.comparison, "transit": list(self.transit), "flow": self.flow,
                 "freq": self.freq, "pre": self.pre.text, "post": self.post.text, "codes": list(self.codes),
                 "jan_feb": self.jan_feb}
 

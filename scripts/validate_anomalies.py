@@ -12,18 +12,40 @@ Matching rule (a finding matches a planted effect when all hold):
   countries in either order: the truth is oriented Belarus -> China, the
   finding China -> Belarus);
 - the finding's kind targets the effect's kind: level_shift targets
-  level_shift and common_shock (the cars shock to every CIS partner IS a
-  level shift; telling it apart from a Belarus-specific one is the job of
-  the controls in analysis.compare, not of the detector); spike, new_flow,
+  level_shift, common_shock, shared_transit_shift and export_ban (one
+  partner's share of a reporter-wide event is a level shift of its series); spike, new_flow,
   unit_value and mirror_gap target their own kind; counterfactual_excess
   targets every lasting rise (level_shift, common_shock, new_flow) starting
   in the post window on a series it tested (the focal partner's);
+  common_shift targets reporter-wide events: a ground-truth ``export_ban``
+  (partner_code 0; skipped when the demo plants none) or the partners of a
+  ``common_shock`` taken together (one event per family and month),
+  common_spike a ground-truth ``common_spike`` if any;
 - date within +-2 months of the effect's start (not for
   counterfactual_excess, whose period is the post window's start);
 - size: the finding's 95% size interval covers the planted factor (level
   shift, spike, unit value, mirror gap; not new flow, whose factor is
   infinite, nor counterfactual excess, whose ratio mixes months before and
-  after a shift).
+  after a shift); for common_shift only the direction (the median of the
+  partners moves by the factor only when all of them share it).
+
+The focal partner (Belarus) is tested relative to its comparison partners
+by level_shift, spike and counterfactual_excess: its planted factor is then
+divided by the comparison partners' planted factor (1 when none is planted)
+when they all agree; when they disagree (the cars shock: some comparison
+partners are CIS, some not) the relative factor is not defined by the
+ground truth, and the series is left out of those detectors' recall,
+precision and null counts ("ambiguous" below). A reporter-wide event that a
+common_shift finding matches explains its partners' effects: they are no
+longer level_shift targets for recall (a level_shift finding that matches
+one still counts as true), and folded rows are not findings.
+
+Ground-truth rows for every family of a partner (``family_id`` "*": a
+transit route's own rise, duplicated records, estimated weights) cannot be
+matched finding by finding: those series are left out of the counts of the
+detectors they concern (estimated weights: unit_value only; the others:
+all); texture rows (jan_feb_joint, noisy_focal, duplicate_edition, whose
+copies analysis.series drops) are ignored.
 
 Recall = planted effects matched / planted effects; precision = findings
 that match / findings (a finding on a series with no target effect, or with
@@ -44,19 +66,26 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis import registry  # noqa: E402
-from analysis.anomalies import KINDS, find_anomalies  # noqa: E402
+from analysis.anomalies import KINDS, find_anomalies, is_folded  # noqa: E402
 from analysis.demo import BELARUS, ground_truth, load_demo  # noqa: E402
 from analysis.series import build_series  # noqa: E402
 
 TARGETS = {
-    "level_shift": {"level_shift", "common_shock"},
+    "level_shift": {"level_shift", "common_shock", "export_ban", "shared_transit_shift"},
     "spike": {"spike"},
     "counterfactual_excess": {"level_shift", "common_shock", "new_flow"},
     "new_flow": {"new_flow"},
     "unit_value": {"unit_value"},
     "mirror_gap": {"mirror_gap"},
+    "common_shift": {"common_shock", "export_ban"},
+    "common_spike": {"common_spike"},
 }
-CHECK_DATE = {"level_shift", "spike", "new_flow", "unit_value", "mirror_gap"}
+COMMON = {"common_shift", "common_spike"}
+REPORTER_WIDE = {"export_ban", "common_spike"}
+"""Ground-truth kinds planted for every partner of a family at once (partner_code 0)."""
+RELATIVE = {"level_shift", "spike", "counterfactual_excess"}
+"""Detectors that test the focal partner relative to its comparison group."""
+CHECK_DATE = {"level_shift", "spike", "new_flow", "unit_value", "mirror_gap", "common_shift", "common_spike"}
 CHECK_SIZE = {"level_shift", "spike", "unit_value", "mirror_gap"}
 
 
@@ -67,6 +96,87 @@ def _months_apart(a: str, b: str) -> int:
 
 def _pair(r, p) -> frozenset:
     return frozenset((int(r), int(p)))
+
+
+def events(truth: pd.DataFrame) -> pd.DataFrame:
+    """Reporter-wide events: each ground-truth export_ban / common_spike, and each common_shock family and month."""
+    wide = truth[truth["kind"].isin(REPORTER_WIDE)].assign(partners=lambda t: [()] * len(t))
+    shock = truth[truth["kind"] == "common_shock"]
+    grouped = [
+        {"kind": "common_shock", "reporter_code": r, "partner_code": 0, "family_id": f, "start": st, "end": "",
+         "factor": x, "partners": tuple(sorted(b["partner_code"]))}
+        for (r, f, st, x), b in shock.groupby(["reporter_code", "family_id", "start", "factor"])
+    ]
+    out = pd.concat([wide, pd.DataFrame(grouped)], ignore_index=True) if grouped else wide
+    return out.reindex(columns=["kind", "reporter_code", "partner_code", "family_id", "start", "end", "factor",
+                                "partners"])
+
+
+IGNORED = {"jan_feb_joint", "noisy_focal", "duplicate_edition"}
+"""Ground-truth kinds that are texture rather than an effect on a series (duplicated HS 2017 copies are dropped
+by analysis.series when the original record exists)."""
+ONLY = {"estimated_weight": {"unit_value"}}
+"""Ground-truth kinds for every family that concern only some detectors (estimated weights: the unit value)."""
+
+
+def star_series(truth: pd.DataFrame, series: pd.DataFrame, kind: str | None = None) -> set:
+    """(reporter, partner, family) of the series under a ground-truth row for every family (``family_id`` "*").
+
+    Such rows (a partner's rise in a whole class of families, duplicated
+    records, estimated weights) cannot be matched finding by finding: their
+    series are left out of recall, precision and null counts. Texture rows
+    (IGNORED) are skipped.
+    """
+    star = truth[(truth["family_id"] == "*") & ~truth["kind"].isin(IGNORED)]
+    if kind is not None:
+        star = star[[kind in ONLY.get(k, {kind}) for k in star["kind"]]]
+    if star.empty:
+        return set()
+    have = series[["reporter_code", "partner_code", "family_id"]].drop_duplicates()
+    out = set()
+    for t in star.itertuples():
+        hit = have[(have["reporter_code"] == t.reporter_code)
+                   & ((have["partner_code"] == t.partner_code) | (t.partner_code == 0))]
+        out |= set(zip(hit["reporter_code"], hit["partner_code"], hit["family_id"], strict=False))
+    return out
+
+
+def per_partner(truth: pd.DataFrame, series: pd.DataFrame) -> pd.DataFrame:
+    """Ground truth with each reporter-wide row (partner_code 0) repeated for every partner trading its family."""
+    wide = truth[truth["partner_code"].eq(0) & truth["kind"].isin(REPORTER_WIDE)]
+    if wide.empty:
+        return truth
+    have = series[["reporter_code", "partner_code", "family_id"]].drop_duplicates()
+    spread = wide.drop(columns="partner_code").merge(have, on=["reporter_code", "family_id"])
+    return pd.concat([truth.drop(wide.index), spread], ignore_index=True)
+
+
+def relative_truth(truth: pd.DataFrame, focal: int, controls: dict[str, tuple[int, ...]], rel_series: set
+                   ) -> tuple[pd.DataFrame, set]:
+    """Focal-partner value effects as the relative detectors see them, and the ambiguous focal series.
+
+    For a focal series tested relative to its comparison group, an effect's
+    factor is divided by the planted factor (1 where none) of the comparison
+    partners with a series of the family in the data (``controls``, by
+    family), when they all agree; when they disagree the series is ambiguous.
+    """
+    out = truth.copy()
+    ambiguous = set()
+    value_kinds = {"level_shift", "common_shock", "export_ban", "spike", "new_flow"}
+    for i, t in out.iterrows():
+        if t["partner_code"] != focal or t["kind"] not in value_kinds or (focal, t["family_id"]) not in rel_series:
+            continue
+        present = controls.get(t["family_id"], ())
+        same = truth[(truth["family_id"] == t["family_id"]) & truth["partner_code"].isin(present)
+                     & (truth["start"] == t["start"])]
+        factors = {float(same.loc[same["partner_code"] == c, "factor"].iloc[0]) if (same["partner_code"] == c).any()
+                   else 1.0 for c in present}
+        if len(factors) == 1:
+            out.loc[i, "factor"] = t["factor"] / factors.pop()
+        else:
+            ambiguous.add((int(t["reporter_code"]), focal, t["family_id"]))
+    keep = ~((out["factor"] == 1.0) & (out["partner_code"] == focal))  # an effect the comparison group shares
+    return out[keep], ambiguous
 
 
 def truths_for(kind: str, truth: pd.DataFrame, tested: pd.DataFrame, post_start: str = "2022-03") -> pd.DataFrame:
@@ -97,6 +207,8 @@ def match(kind: str, findings: pd.DataFrame, truth: pd.DataFrame) -> tuple[np.nd
                 continue
             if kind == "counterfactual_excess" and not f.size > 1:
                 continue
+            if kind in COMMON and (f.size > 1) != (t.factor > 1):
+                continue
             f_ok[i] = t_ok[j] = True
     return f_ok, t_ok
 
@@ -108,11 +220,18 @@ def planted_series(truth: pd.DataFrame) -> set:
     return planted
 
 
-def on_null_series(findings: pd.DataFrame) -> pd.DataFrame:
+def _series_of(frame: pd.DataFrame) -> list[tuple]:
+    return list(zip(frame["reporter_code"], frame["partner_code"], frame["family"], strict=False))
+
+
+def on_null_series(findings: pd.DataFrame, series: pd.DataFrame | None = None) -> pd.DataFrame:
     """Findings on series with no planted effect, with whether the family changed codes at the HS 2022 break."""
-    planted = planted_series(ground_truth())
-    null = findings[[(r, p, f) not in planted for r, p, f in
-                     zip(findings["reporter_code"], findings["partner_code"], findings["family"], strict=False)]].copy()
+    truth = ground_truth()
+    planted = planted_series(per_partner(truth, series) if series is not None else truth)
+    planted |= {(r, 0, f) for r, f in zip(events(truth)["reporter_code"], events(truth)["family_id"], strict=False)}
+    if series is not None:
+        planted |= star_series(truth, series)
+    null = findings[[s not in planted for s in _series_of(findings)]].copy()
     fam = registry.families().set_index("family_id")
     split = {f for f, a, b in zip(fam.index, fam["h5_codes"], fam["h6_codes"], strict=True)
              if len(a.split()) != len(b.split())}
@@ -121,25 +240,67 @@ def on_null_series(findings: pd.DataFrame) -> pd.DataFrame:
 
 
 def validate(series: pd.DataFrame, alpha: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-detector precision/recall table and the findings."""
-    truth = ground_truth()
-    tested = find_anomalies(series, partners=None, alpha=alpha, all_tested=True).findings
-    findings = tested[tested["q_value"] < alpha]
+    """Per-detector precision/recall table and the findings (folded rows left out)."""
+    result = find_anomalies(series, partners=None, alpha=alpha, all_tested=True)
+    tested = result.findings
+    study = result.study
+    findings = tested[(tested["q_value"] < alpha) & ~is_folded(tested)]
+    raw_truth = ground_truth()
+    truth = per_partner(raw_truth, series)
+    own = series[(series["reporter_code"] == study.reporter) & (series["flow_code"] == study.flow)
+                 & series["partner_code"].isin(study.controls)]
+    controls = {f: tuple(sorted(b.unique())) for f, b in own.groupby("family_id")["partner_code"]}
+    rel_series = {(p, f) for p, f, d in zip(tested["partner_code"], tested["family"], tested["detail"], strict=False)
+                  if str(d).startswith("relative")}
+    rel_truth, ambiguous = relative_truth(truth, study.focal, controls, rel_series)
+    truth = truth[truth["family_id"] != "*"]
+    rel_truth = rel_truth[rel_truth["family_id"] != "*"]
+    ev = events(raw_truth)
+    # reporter-wide events a common_shift finding matches explain their partners' effects
+    found_ev = match("common_shift", findings[findings["kind"] == "common_shift"].reset_index(drop=True),
+                     truths_for("common_shift", ev, tested).reset_index(drop=True))[1]
+    explained = set()
+    for t in truths_for("common_shift", ev, tested)[found_ev].itertuples():
+        members = t.partners or tuple(truth.loc[(truth["family_id"] == t.family_id)
+                                                & (truth["kind"] == t.kind), "partner_code"])
+        explained |= {(t.reporter_code, p, t.family_id, t.start) for p in members}
     planted = planted_series(truth)
+    event_fams = {(r, 0, f) for r, f in zip(ev["reporter_code"], ev["family_id"], strict=False)}
     rows = []
     for kind in KINDS:
         f = findings[findings["kind"] == kind].reset_index(drop=True)
         tk = tested[tested["kind"] == kind]
-        t = truths_for(kind, truth, tk).reset_index(drop=True)
-        f_ok, t_ok = match(kind, f, t)
-        is_null = np.array([(r, p, fam) not in planted for r, p, fam in
-                            zip(tk["reporter_code"], tk["partner_code"], tk["family"], strict=False)], dtype=bool)
-        null_found = int(((tk["q_value"] < alpha).to_numpy() & is_null).sum())
-        by = t["partner_code"].eq(BELARUS) | t["reporter_code"].eq(BELARUS)
+        unmatched = star_series(raw_truth, series, kind)
+        if kind in RELATIVE:
+            base = rel_truth
+            skip = ambiguous | unmatched
+        else:
+            base, skip = truth, set(unmatched)
+        if kind in COMMON:
+            t_all = truths_for(kind, ev, tk).reset_index(drop=True)
+            t = t_all
+        else:
+            t_all = truths_for(kind, base, tk)
+            t_all = t_all[[(r, p, fam) not in skip for r, p, fam in
+                           zip(t_all["reporter_code"], t_all["partner_code"], t_all["family_id"], strict=False)]]
+            t_all = t_all.reset_index(drop=True)
+            recall_rows = [(r, p, fam, st) not in explained or kind != "level_shift" for r, p, fam, st in
+                           zip(t_all["reporter_code"], t_all["partner_code"], t_all["family_id"], t_all["start"],
+                               strict=False)]
+            t = t_all[np.array(recall_rows, dtype=bool)].reset_index(drop=True)
+        f = f[[s not in skip for s in _series_of(f)]].reset_index(drop=True)
+        tk = tk[[s not in skip for s in _series_of(tk)]]
+        f_ok, _ = match(kind, f, t_all)
+        _, t_ok = match(kind, f, t)
+        null_set = event_fams if kind in COMMON else planted
+        is_null = np.array([s not in null_set for s in _series_of(tk)], dtype=bool)
+        found_now = ((tk["q_value"] < alpha) & ~is_folded(tk)).to_numpy()
+        null_found = int((found_now & is_null).sum())
+        by = (t["partner_code"].eq(BELARUS) | t["reporter_code"].eq(BELARUS)).to_numpy(dtype=bool)
         rows.append({
             "detector": kind, "planted": len(t), "found": int(t_ok.sum()),
             "recall": t_ok.mean() if len(t) else np.nan,
-            "belarus_planted": int(by.sum()), "belarus_found": int(t_ok[by.to_numpy()].sum()),
+            "belarus_planted": int(by.sum()), "belarus_found": int(t_ok[by].sum()),
             "findings": len(f), "true": int(f_ok.sum()), "precision": f_ok.mean() if len(f) else np.nan,
             "series_tested": len(tk), "null_tested": int(is_null.sum()), "null_findings": null_found,
         })
@@ -179,9 +340,14 @@ def main() -> None:
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.2f}".format):
         print(table.to_string(index=False))
         print()
-        cols = ["kind", "partner_code", "family", "period", "size", "size_low", "size_high", "q_value"]
+        cols = ["kind", "partner_code", "family", "period", "size", "size_low", "size_high", "q_value", "n_partners"]
         print(findings.sort_values(["kind", "q_value"])[cols].to_string(index=False))
-        null = on_null_series(findings)
+        common = findings[findings["kind"].isin(["common_shift", "common_spike"])]
+        if len(common):
+            print("\nreporter-wide findings:")
+            for row in common.itertuples():
+                print(f"  {row.kind} {row.family} {row.period}: {row.detail}")
+        null = on_null_series(findings, series)
         print(f"\nfindings on series with no planted effect: {len(null)}")
         if len(null):
             print(null[cols + ["hs_break_family"]].to_string(index=False))

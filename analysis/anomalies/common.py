@@ -18,8 +18,9 @@ Two conventions hold for all detectors:
   number twice; :func:`effective_rows` finds these rows.
 - *Score.* ``score`` is the z-equivalent of the p-value: the standard normal
   deviate with the same one-sided tail probability (``score = -Phi^-1(p)``,
-  computed from log p so that it never saturates). Calibrated p-values make
-  scores comparable within a kind; higher is stronger evidence.
+  computed from log p so that it never saturates; p = 1 scores about -6,
+  not -inf). Calibrated p-values make scores comparable within a kind;
+  higher is stronger evidence.
 """
 from __future__ import annotations
 
@@ -38,15 +39,18 @@ from ..series import SERIES_KEY, wide
 from ..stats import bh_qvalues
 from ..study import Study
 
-KINDS = ("level_shift", "spike", "counterfactual_excess", "new_flow", "unit_value", "mirror_gap")
-"""The detector kinds, in the order find_anomalies runs and reports them."""
+KINDS = ("level_shift", "spike", "counterfactual_excess", "new_flow", "unit_value", "mirror_gap", "common_shift",
+         "common_spike")
+"""The detector kinds, in the order find_anomalies runs and reports them (the reporter-wide events of
+:mod:`~analysis.anomalies.common_event` last: they fold the per-partner rows they explain)."""
 
 FINDING_COLUMNS = [
     "kind", "reporter_code", "partner_code", "family", "family_name", "group", "period", "score",
     "observed_usd", "expected_usd", "expected_low", "expected_high", "size", "size_low", "size_high",
-    "p_value", "q_value", "rank", "detail", "synthetic",
+    "p_value", "q_value", "rank", "detail", "synthetic", "n_partners",
 ]
-"""Columns of the findings table (see analysis_contract: plus ``size_low``/``size_high``, the size's 95% interval)."""
+"""Columns of the findings table (see analysis_contract: plus ``size_low``/``size_high``, the size's 95% interval,
+and ``n_partners``, how many partners a reporter-wide event (partner_code 0) covers; NaN on other rows)."""
 
 RHO_GRID = np.round(np.arange(0.0, 0.91, 0.05), 2)
 """AR(1) coefficients the GLS fits use: each series' estimate is rounded to this grid so one design serves
@@ -66,6 +70,13 @@ class Panel:
     ``keys`` has one row per column: SERIES_KEY plus ``group, kind,
     family_name``; ``usd``/``kg`` are float matrices (kg NaN where no weight);
     ``dates`` the months; ``synthetic`` whether the data are synthetic.
+
+    ``scale`` (months x series, None: all 1) and ``basis`` (one note per
+    series, None: all "") describe a panel whose ``usd`` is not the recorded
+    value but the value relative to a comparison group
+    (:mod:`~analysis.anomalies.relative`): recorded USD = ``usd * scale``, and
+    ``basis`` says what the series is relative to ("" for a series analysed
+    as recorded).
     """
 
     dates: pd.DatetimeIndex
@@ -73,16 +84,41 @@ class Panel:
     usd: np.ndarray
     kg: np.ndarray
     synthetic: bool
+    scale: np.ndarray | None = None
+    basis: np.ndarray | None = None
 
     @property
     def n_series(self) -> int:
         return self.usd.shape[1]
 
+    def raw_usd(self) -> np.ndarray:
+        """Recorded USD (months x series): ``usd`` times ``scale``."""
+        return self.usd if self.scale is None else self.usd * self.scale
+
+    def scale_or_one(self) -> np.ndarray:
+        """``scale`` as a matrix (ones when None)."""
+        return np.ones_like(self.usd) if self.scale is None else self.scale
+
+    def basis_notes(self) -> np.ndarray:
+        """One note per series on what it is relative to ("" when analysed as recorded)."""
+        return np.full(self.n_series, "", dtype=object) if self.basis is None else self.basis
+
+    def relative_mask(self) -> np.ndarray:
+        """True for series analysed relative to a comparison group (their ``basis`` starts with "relative")."""
+        return np.array([str(b).startswith("relative") for b in self.basis_notes()], dtype=bool)
+
+    def recorded(self) -> Panel:
+        """The same panel with recorded USD (no comparison basis)."""
+        if self.scale is None and self.basis is None:
+            return self
+        return Panel(self.dates, self.keys, self.raw_usd(), self.kg, self.synthetic)
+
     def subset(self, cols: np.ndarray) -> Panel:
         """The panel restricted to the columns ``cols`` (boolean mask or indices)."""
         idx = np.flatnonzero(cols) if np.asarray(cols).dtype == bool else np.asarray(cols)
         return Panel(self.dates, self.keys.iloc[idx].reset_index(drop=True), self.usd[:, idx], self.kg[:, idx],
-                     self.synthetic)
+                     self.synthetic, None if self.scale is None else self.scale[:, idx],
+                     None if self.basis is None else self.basis[idx])
 
 
 def check_series(series: pd.DataFrame) -> None:
@@ -195,9 +231,13 @@ def log_level(usd: np.ndarray, rows: np.ndarray | None = None, frac: float = 0.0
 
 # --------------------------------------------------------------- p-values --
 
+P_MAX = 1.0 - 1e-9
+"""p-values are read as at most this for the score, so p = 1 (a rule failed) scores about -6, not -inf."""
+
+
 def z_score(log_p: np.ndarray) -> np.ndarray:
-    """z-equivalent of p given as log p: ``-Phi^-1(p)``, finite for p far below 1e-300."""
-    log_p = np.minimum(np.asarray(log_p, dtype=float), 0.0)
+    """z-equivalent of p given as log p: ``-Phi^-1(p)``, finite for p far below 1e-300 and for p = 1."""
+    log_p = np.minimum(np.asarray(log_p, dtype=float), np.log(P_MAX))
     return -special.ndtri_exp(log_p)
 
 
@@ -208,7 +248,11 @@ class NullTail:
     Below the ``u`` quantile p-values are empirical ((count >= x) + 1)/(n + 1);
     above it they follow a generalized Pareto distribution fitted to the
     exceedances (peaks over threshold), so a statistic far beyond every
-    simulation still gets a finite, smoothly decreasing p-value.
+    simulation still gets a finite, smoothly decreasing p-value. A fitted
+    shape below 0 (a bounded tail) is replaced by the exponential tail
+    (shape 0, scale the mean exceedance): a bounded tail would give p = 0,
+    an infinite score, to every statistic beyond its end point, which only
+    says that the simulations did not reach that far.
     """
 
     sims: np.ndarray
@@ -223,6 +267,8 @@ class NullTail:
         u = float(np.quantile(sims, q))
         exc = sims[sims > u] - u
         shape, _, scale = stats.genpareto.fit(exc, floc=0.0)
+        if shape < 0:
+            shape, scale = 0.0, float(exc.mean())
         return cls(sims, u, float((sims > u).mean()), float(shape), float(scale))
 
     def log_sf(self, x: np.ndarray) -> np.ndarray:
@@ -286,23 +332,54 @@ def empty_findings(synthetic: bool = False) -> pd.DataFrame:
     return conform(pd.DataFrame({c: pd.Series(dtype=float) for c in FINDING_COLUMNS if c != "synthetic"}), synthetic)
 
 
+def test_families(tested: pd.DataFrame, focal: int | None) -> pd.Series:
+    """The Benjamini-Hochberg family of every tested row: ``kind`` x (``focal`` | ``other``).
+
+    The focal partner's tests form their own family within each kind, so its
+    q-values do not depend on how many other partners the data hold (a study
+    of Belarus gets the same answer whether the store has 12 partners or
+    200). Reporter-wide events (partner_code 0) and every other partner share
+    the ``other`` family of their kind.
+    """
+    who = np.where(tested["partner_code"].to_numpy() == focal, "focal", "other") if focal is not None \
+        else np.full(len(tested), "other")
+    return tested["kind"].astype(str) + ":" + pd.Series(who, index=tested.index)
+
+
+def add_qvalues(tested: pd.DataFrame, focal: int | None) -> pd.DataFrame:
+    """``tested`` with BH q-values computed within each family of :func:`test_families`."""
+    out = tested.copy()
+    if out.empty:
+        return out
+    fam = test_families(out, focal)
+    q = np.full(len(out), np.nan)
+    for _, at in out.groupby(fam, sort=False).indices.items():
+        q[at] = bh_qvalues(out["p_value"].to_numpy(dtype=float)[at])
+    out["q_value"] = q
+    return out
+
+
 def finalize(tested: pd.DataFrame, alpha: float, synthetic: bool) -> pd.DataFrame:
-    """BH q-values within each kind over every tested row, keep q < alpha, rank by score within kind."""
+    """Rows with ``q < alpha`` (q-values already set by :func:`add_qvalues`), ranked by score within kind."""
     if tested.empty:
         return empty_findings(synthetic)
     parts = []
     for kind in KINDS:
-        block = tested[tested["kind"] == kind].copy()
-        if block.empty:
-            continue
-        block["q_value"] = bh_qvalues(block["p_value"].to_numpy(dtype=float))
+        block = tested[tested["kind"] == kind]
         keep = block[block["q_value"] < alpha].copy()
+        if keep.empty:
+            continue
         keep = keep.sort_values(["score", "size"], ascending=[False, False], kind="mergesort")
         keep["rank"] = np.arange(1, len(keep) + 1)
         parts.append(keep)
     out = pd.concat(parts, ignore_index=True) if parts else empty_findings(synthetic)
     out["rank"] = out["rank"].astype("int64")
     return conform(out, synthetic)
+
+
+def months_apart(a: str, b: str) -> int:
+    """Absolute number of months between two ``YYYY-MM`` periods."""
+    return abs((pd.Period(a, "M") - pd.Period(b, "M")).n)
 
 
 def fmt_month(d: pd.Timestamp | np.datetime64) -> str:
@@ -404,3 +481,34 @@ def col_quantiles(x: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarray]:
 def _smooth(x: np.ndarray, k: int) -> np.ndarray:
     """Centred k-month moving average down the rows (ends: nearest value)."""
     return x if k <= 1 else ndimage.uniform_filter1d(x, k, axis=0, mode="nearest")
+
+
+# ------------------------------------------------- cross-partner median --
+
+MIN_ACTIVE = 0.75
+"""A partner's series enters a cross-partner median when positive in this share of the months of its first
+third or of its last third (so a flow that stops, or one that starts, still counts)."""
+
+
+def active_columns(u: np.ndarray, min_active: float = MIN_ACTIVE) -> np.ndarray:
+    """Columns of ``u`` (months x series) positive in ``min_active`` of the months of their first or last third."""
+    n = u.shape[0]
+    if n == 0 or u.shape[1] == 0:
+        return np.zeros(u.shape[1], dtype=bool)
+    third = max(n // 3, 1)
+    pos = u > 0
+    return np.maximum(pos[:third].mean(axis=0), pos[-third:].mean(axis=0)) >= min_active
+
+
+def median_index(x: np.ndarray) -> np.ndarray:
+    """Cross-partner median of log series (months x partners), each first centred on its own median month.
+
+    The movement most partners share: it moves by ``d`` at a month only when
+    more than half of the partners move by at least ``d`` there, and one
+    partner's own break or spike leaves it (almost) unchanged. Zero months
+    enter at the log offset (:func:`log_level`), so a flow that stops for
+    most partners shows as a drop of the index.
+    """
+    if x.shape[1] == 0:
+        return np.zeros(x.shape[0])
+    return np.median(x - np.median(x, axis=0, keepdims=True), axis=1)

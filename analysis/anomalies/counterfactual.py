@@ -29,7 +29,15 @@ be a median and too low) and summed over the post window, a merged Jan-Feb
 counting for both months. ``expected_usd`` is the mean of those sums,
 ``expected_low/high`` their 2.5% and 97.5% points, ``observed_usd`` the
 actual post-window total, ``size`` = observed / expected with the interval
-observed / high .. observed / low. The p-value is two-sided: the log of the
+observed / high .. observed / low (the upper end empty, NaN, when the
+projection's 2.5% point is 0; size, interval and the expected columns
+empty, with the reason in ``detail``, when the band spans more than
+``MAX_SPREAD``, x1000: the mean of such a projection, and a ratio to it,
+mean nothing). For the study's focal partner the model
+is fitted to its series relative to the comparison group
+(:mod:`~analysis.anomalies.relative`) and the projected paths are multiplied
+back by the group's actual index, so ``expected_usd`` is what the pre-window
+model predicts had the focal partner moved with the group. The p-value is two-sided: the log of the
 observed sum is standardised by the mean and SD of the log simulated sums
 (a sum of log-normals is close to log-normal; the simulations alone cannot
 give p-values small enough for a multiple-testing correction) and referred
@@ -83,12 +91,15 @@ from .common import (
     z_score,
 )
 from .level_shift import cleaned, prais
+from .relative import with_basis
 
 KIND = "counterfactual_excess"
 N_SIM = 1000
 MIN_PRE_MONTHS = 24
 MIN_POSITIVE = 0.75
 CHUNK = 50
+MAX_SPREAD = 1000.0
+"""Widest projected 95% band (high over low) for which a size is reported."""
 
 
 @dataclass
@@ -154,10 +165,14 @@ def _raw_rho(x: np.ndarray, Z: np.ndarray) -> np.ndarray:
 
 
 def project(usd: np.ndarray, dates: pd.DatetimeIndex, pre: Window, post: Window, *, n_sim: int = N_SIM,
-            seed: int = 0, bands: bool = False) -> Projection:
+            seed: int = 0, bands: bool = False, scale: np.ndarray | None = None) -> Projection:
     """Fit the pre-window model to every column of ``usd`` and simulate the months after the pre window.
 
     ``bands`` also keeps each month's mean and 2.5%/97.5% points (for charts).
+    ``scale`` (months x series, like ``usd``) multiplies the projected paths
+    month by month: for a series analysed relative to a comparison index,
+    the index, so that the projection comes back in recorded USD (what the
+    pre-window model predicts given how the comparison group actually moved).
     """
     keep = effective_rows(dates, usd)
     w = month_weights(dates, keep)
@@ -196,6 +211,7 @@ def project(usd: np.ndarray, dates: pd.DatetimeIndex, pre: Window, post: Window,
     out = {name: np.zeros((h, m)) for name in ("mean", "low", "high")}
     tot = {name: np.zeros(m) for name in ("mean", "low", "high", "lmean", "lsd")}
     wf = w[ahead] * in_post
+    mult = np.ones((h, m)) if scale is None else scale[keep][ahead]
     for start in range(0, m, CHUNK):
         cols = np.arange(start, min(start + CHUNK, m))
         nc = len(cols)
@@ -217,7 +233,7 @@ def project(usd: np.ndarray, dates: pd.DatetimeIndex, pre: Window, post: Window,
         for t in range(h):  # AR(1) errors continued from the last pre residual (steps = effective months)
             e = r_ * e + sd * rng.standard_normal((n_sim, nc))
             paths[:, :, t] += e
-        y = np.maximum(np.exp(paths) - c[cols][None, :, None], 0.0)
+        y = np.maximum(np.exp(paths) - c[cols][None, :, None], 0.0) * mult[:, cols].T[None, :, :]
         if bands:
             out["mean"][:, cols] = y.mean(axis=0).T
             out["low"][:, cols], out["high"][:, cols] = (q.T for q in np.quantile(y, [0.025, 0.975], axis=0))
@@ -262,29 +278,37 @@ def detect(p: Panel, *, pre: Window, post: Window, focal: int | None = None, n_s
     tested = np.flatnonzero(ok)
     if len(tested) == 0:
         return rows_frame(p, tested, KIND)
-    proj = project(p.usd[:, tested], p.dates, pre, post, n_sim=n_sim)
+    proj = project(p.usd[:, tested], p.dates, pre, post, n_sim=n_sim, scale=p.scale_or_one()[:, tested])
     keep = effective_rows(p.dates, p.usd[:, tested])
     w = month_weights(p.dates, keep)
     d = p.dates[keep]
     in_post = np.asarray((d >= post.start) & (d <= post.end))
-    observed = (p.usd[keep][:, tested] * (w * in_post)[:, None]).sum(axis=0)
+    observed = (p.raw_usd()[keep][:, tested] * (w * in_post)[:, None]).sum(axis=0)
     _logged, c = log_level(p.usd[keep][:, tested][np.asarray((d >= pre.start) & (d <= pre.end))])
     zobs = (np.log(observed + c * (w * in_post).sum()) - proj.log_mean) / np.maximum(proj.log_sd, 1e-12)
     log_p = np.minimum(np.log(2) + stats.t.logsf(np.abs(zobs), proj.dof), 0.0)
-    size = observed / proj.total_mean
-    with np.errstate(divide="ignore"):
-        size_low = observed / proj.total_high
-        size_high = np.where(proj.total_low > 0, observed / np.where(proj.total_low > 0, proj.total_low, 1), np.inf)
+    # the projected band is uninformative when it spans more than MAX_SPREAD (a trend extrapolated with a
+    # large uncertainty): no size, no interval (they would read x0.0001 or x10,000)
+    wide = ~(proj.total_high <= MAX_SPREAD * np.maximum(proj.total_low, 0.0)) | ~(proj.total_mean > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        size = np.where(wide, np.nan, observed / proj.total_mean)
+        size_low = np.where(wide, np.nan, observed / proj.total_high)
+        size_high = np.where(wide | (proj.total_low <= 0), np.nan, observed / proj.total_low)
     excess, ex_lo, ex_hi = observed - proj.total_mean, observed - proj.total_high, observed - proj.total_low
     detail = [
-        f"{post}: {fmt_usd(o)} USD against {fmt_usd(e)} projected from {pre} "
-        f"(95% {fmt_usd(lo)}-{fmt_usd(hi)}); excess {fmt_usd(x)} (95% {fmt_usd(a)} to {fmt_usd(b)})"
-        for o, e, lo, hi, x, a, b in zip(observed, proj.total_mean, proj.total_low, proj.total_high, excess,
-                                         ex_lo, ex_hi, strict=False)
+        f"{post}: {fmt_usd(o)} USD; "
+        + (f"no projection, no size: the 95% band projected from {pre} spans more than x{MAX_SPREAD:.0f} (the pre "
+           f"window does not pin down the trend)" if wd else
+           f"against {fmt_usd(e)} projected from {pre} (95% {fmt_usd(lo)}-{fmt_usd(hi)}); excess {fmt_usd(x)} "
+           f"(95% {fmt_usd(a)} to {fmt_usd(b)})")
+        for o, e, lo, hi, x, a, b, wd in zip(observed, proj.total_mean, proj.total_low, proj.total_high, excess,
+                                             ex_lo, ex_hi, wide, strict=True)
     ]
+    expected, e_low, e_high = (np.where(wide, np.nan, v) for v in (proj.total_mean, proj.total_low, proj.total_high))
+    detail = with_basis(p.basis_notes()[tested], detail)
     return rows_frame(
         p, tested, KIND, period=fmt_month(post.start), score=z_score(log_p), observed_usd=observed,
-        expected_usd=proj.total_mean, expected_low=proj.total_low, expected_high=proj.total_high, size=size,
+        expected_usd=expected, expected_low=e_low, expected_high=e_high, size=size,
         size_low=size_low, size_high=size_high, p_value=np.exp(log_p), detail=detail,
     )
 

@@ -33,7 +33,16 @@ found date; ``observed_usd`` = mean monthly USD from the break on,
 ``expected_usd`` = that divided by the size (the level without the shift),
 ``expected_low/high`` from the size interval. ``detail`` also says whether the
 unit value (USD/kg) moved at the same date: a shift with USD/kg flat is a
-change in quantity, the reverse of a unit-value finding.
+change in quantity, the reverse of a unit-value finding. A shift *into*
+mostly-zero months (fewer than half the months after the break positive) has
+no log-scale size (it would only measure the 1% offset): ``size`` is then the
+ratio of mean monthly USD after to before, without an interval (NaN), and
+``detail`` says so.
+
+The study's focal partner is tested relative to its comparison group
+(:mod:`~analysis.anomalies.relative`): ``size`` is then its change relative
+to the group, ``observed_usd`` its recorded USD and ``expected_usd`` what it
+would have recorded moving with the group.
 
 Assumes: one break (with several, the largest is found; the others inflate
 the noise); a linear trend and a fixed season on the log scale before and
@@ -72,6 +81,7 @@ from .common import (
     season_codes,
     z_score,
 )
+from .relative import with_basis
 
 KIND = "level_shift"
 MIN_SEGMENT = 6
@@ -312,25 +322,45 @@ def detect(p: Panel, *, min_positive: float = MIN_POSITIVE, alpha: float = 0.05,
     fit, log_p = score_breaks(x, codes, years, valid=ue[:, tested] > 0)
     rows = np.arange(n)[:, None]
     after = rows >= fit.k[None, :]
-    uw = ue[:, tested] * w[:, None]
-    obs = (uw * after).sum(axis=0) / (w[:, None] * after).sum(axis=0)
-    pos_before = ((ue[:, tested] > 0) & ~after).sum(axis=0) / np.maximum((~after).sum(axis=0), 1)
+    raw = p.raw_usd()[keep][:, tested]
+    obs = (raw * w[:, None] * after).sum(axis=0) / (w[:, None] * after).sum(axis=0)
+    pos = ue[:, tested] > 0
+    pos_before = (pos & ~after).sum(axis=0) / np.maximum((~after).sum(axis=0), 1)
+    pos_after = (pos & after).sum(axis=0) / np.maximum(after.sum(axis=0), 1)
     size = np.exp(fit.delta)
     lo, hi = np.exp(fit.delta - 1.96 * fit.se), np.exp(fit.delta + 1.96 * fit.se)
     log_p = np.where(pos_before >= 0.5, log_p, 0.0)  # a shift out of mostly-zero months is a new flow
+    # a shift into mostly-zero months: the log-scale size only measures the 1% offset, so give the ratio of
+    # mean USD after to before (trend and season not held fixed) and no interval
+    to_zero = pos_after < 0.5
+    if to_zero.any():
+        mean_before = (ue[:, tested] * w[:, None] * ~after).sum(axis=0) / np.maximum((w[:, None] * ~after).sum(axis=0),
+                                                                                     1e-12)
+        mean_after = (ue[:, tested] * w[:, None] * after).sum(axis=0) / np.maximum((w[:, None] * after).sum(axis=0),
+                                                                                   1e-12)
+        ratio = np.divide(mean_after, mean_before, out=np.full(len(tested), np.nan), where=mean_before > 0)
+        size = np.where(to_zero, ratio, size)
+        lo, hi = np.where(to_zero, np.nan, lo), np.where(to_zero, np.nan, hi)
     eff_dates = p.dates[keep]
     period = [fmt_month(eff_dates[k]) for k in fit.k]
     uv_note = np.full(len(tested), "", dtype=object)
     worth = np.flatnonzero(np.exp(log_p) < alpha)
     uv_note[worth] = _unit_value_note(p, keep, codes, years, tested[worth], fit.k[worth])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = np.where(size > 0, obs / size, np.nan)
+        e_low, e_high = obs / hi, obs / lo
     detail = [
-        f"level x{s:.2f} (95% {a:.2f}-{b:.2f}) from {per}: {fmt_usd(o / s)} -> {fmt_usd(o)} USD/month; "
-        f"AR(1) {r:.2f}" + (f"; {note}" if note else "")
-        for s, a, b, per, o, r, note in zip(size, lo, hi, period, obs, fit.rho, uv_note, strict=False)
+        (f"level x{s:.2f} (95% {a:.2f}-{b:.2f})" if not z else
+         f"level x{s:.2f} (ratio of mean months; no interval: most months after the break are zero, so the "
+         f"log-scale size is not estimable)")
+        + f" from {per}: {fmt_usd(e)} -> {fmt_usd(o)} USD/month; AR(1) {r:.2f}" + (f"; {note}" if note else "")
+        for s, a, b, z, per, o, e, r, note in zip(size, lo, hi, to_zero, period, obs, expected, fit.rho, uv_note,
+                                                  strict=True)
     ]
+    detail = with_basis(p.basis_notes()[tested], detail)
     return rows_frame(
-        p, tested, KIND, period=period, score=z_score(log_p), observed_usd=obs, expected_usd=obs / size,
-        expected_low=obs / hi, expected_high=obs / lo, size=size, size_low=lo, size_high=hi,
+        p, tested, KIND, period=period, score=z_score(log_p), observed_usd=obs, expected_usd=expected,
+        expected_low=e_low, expected_high=e_high, size=size, size_low=lo, size_high=hi,
         p_value=np.exp(log_p), detail=detail,
     )
 
@@ -340,7 +370,7 @@ def _unit_value_note(p: Panel, keep: np.ndarray, codes: np.ndarray, years: np.nd
     """Whether USD/kg moved at each break (the same GLS model with the step fixed at ``k``)."""
     from .unit_value import unit_value_matrix
 
-    uv, ok = unit_value_matrix(p.usd[keep][:, cols], p.kg[keep][:, cols])
+    uv, ok = unit_value_matrix(p.raw_usd()[keep][:, cols], p.kg[keep][:, cols])
     notes = ["USD/kg not available"] * len(cols)
     if ok.any():
         null = null_model(tuple(codes.tolist()), tuple(np.round(years, 6).tolist()))

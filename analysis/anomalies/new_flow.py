@@ -22,7 +22,9 @@ being material at 10% of the post window's median positive month);
 ``observed_usd`` = mean monthly USD over the post window,
 ``expected_usd`` = the same over the pre window (what "before" predicts),
 ``expected_low/high`` = 0 and the largest pre-window month; ``size`` = the
-ratio (inf when nothing was exported before; no interval).
+ratio (inf when nothing was exported before; empty, NaN, when fewer than
+half the pre months had trade: a mean of a few stray months is no baseline
+and the ratio would read x10,000; no interval).
 
 Assumes: months are exchangeable within each window under the null (the
 test ignores autocorrelation, which matters little for a jump from zero).
@@ -69,13 +71,17 @@ def detect(p: Panel, *, pre: Window, post: Window, negligible_share: float = NEG
     res = stats.mannwhitneyu(post_u, pre_u, alternative="greater", axis=0, method="asymptotic")
     log_p = np.where(rule, np.log(np.clip(np.nan_to_num(res.pvalue, nan=1.0), 1e-300, 1.0)), 0.0)
     start = _start(u, d, in_post)
+    pre_share = (pre_u > 0).mean(axis=0)
+    trickle = (pre_mean > 0) & (pre_share < 0.5)  # a few stray pre months: their mean is no baseline
     with np.errstate(divide="ignore"):
         size = np.where(pre_mean > 0, post_mean / np.where(pre_mean > 0, pre_mean, 1.0), np.inf)
+    size = np.where(trickle, np.nan, size)
     pre_max = pre_u.max(axis=0)
     detail = [
         f"from {per}: {fmt_usd(b)} USD/month in {post} against {fmt_usd(a)} in {pre}; "
         f"positive in {sh:.0%} of post months"
-        for per, a, b, sh in zip(start, pre_mean, post_mean, post_share, strict=False)
+        + (f"; no ratio: only {ps:.0%} of pre months had trade, too few for a baseline" if tr else "")
+        for per, a, b, sh, ps, tr in zip(start, pre_mean, post_mean, post_share, pre_share, trickle, strict=True)
     ]
     cols = np.arange(p.n_series)
     return rows_frame(

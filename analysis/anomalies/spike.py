@@ -27,7 +27,11 @@ Output: ``period`` = the month; ``observed_usd`` = its USD; ``expected_usd``
 left out, so the spike does not raise its own baseline), ``expected_low/high``
 = a 95% prediction band for an ordinary month (the prediction-error SD is
 measured on the null simulations); ``size`` = observed over expected with a
-95% interval from the same band.
+95% interval from the same band. Where that band spans more than a factor
+``MAX_BAND`` (100) either way (an erratic series) the band and the interval
+are left empty (NaN) and ``detail`` says why. The study's focal partner is
+tested relative to its comparison group (:mod:`~analysis.anomalies.relative`):
+``size`` is then relative to the group's month, the USD columns recorded USD.
 
 Assumes: noise roughly Gaussian on the log scale with a stable spread; the
 series positive in at least ``MIN_POSITIVE`` (80%) of months (lumpy series
@@ -59,12 +63,15 @@ from .common import (
     season_codes,
     z_score,
 )
+from .relative import with_basis
 
 KIND = "spike"
 MIN_POSITIVE = 0.8
 """Fewest share of positive effective months for a series to be tested."""
 SMOOTH = 3
 N_SIM = 20000
+MAX_BAND = 100.0
+"""Widest 95% band factor (either way) for which a spike's size interval and band are reported."""
 
 
 def spike_z(x: np.ndarray, codes: np.ndarray, valid: np.ndarray | None = None
@@ -123,12 +130,16 @@ def detect(p: Panel, *, min_positive: float = MIN_POSITIVE, **_) -> pd.DataFrame
     fitted, _trend, scale = robust_decompose(x, codes, valid=loo, smooth=SMOOTH)
     fit_at = fitted[at, cols]
     half = 1.96 * factor * scale
-    expected = np.maximum(np.exp(fit_at) - c, 0.0)
-    low = np.maximum(np.exp(fit_at - half) - c, 0.0)
-    high = np.exp(fit_at + half) - c
-    observed = u[at, cols]
-    size = (observed + c) / np.exp(fit_at)
+    to_usd = p.scale_or_one()[keep][:, tested][at, cols]  # analysed USD -> recorded USD in that month
+    expected = np.maximum(np.exp(fit_at) - c, 0.0) * to_usd
+    low = np.maximum(np.exp(fit_at - half) - c, 0.0) * to_usd
+    high = (np.exp(fit_at + half) - c) * to_usd
+    observed = u[at, cols] * to_usd
+    size = (u[at, cols] + c) / np.exp(fit_at)
     size_low, size_high = size * np.exp(-half), size * np.exp(half)
+    wide = half > np.log(MAX_BAND)  # a band this wide says the series is too erratic to size a spike on
+    size_low, size_high = np.where(wide, np.nan, size_low), np.where(wide, np.nan, size_high)
+    low, high = np.where(wide, np.nan, low), np.where(wide, np.nan, high)
     eff_dates = p.dates[keep]
     jan_feb = np.zeros(len(p.dates), dtype=bool)
     jan_feb[np.flatnonzero(keep)[:-1]] = np.diff(np.flatnonzero(keep)) > 1
@@ -136,10 +147,14 @@ def detect(p: Panel, *, min_positive: float = MIN_POSITIVE, **_) -> pd.DataFrame
     period = [fmt_month(eff_dates[a]) for a in at]
     detail = [
         f"{per}{' (January-February, published together: each month shows half)' if m else ''}: "
-        f"{fmt_usd(o)} USD against {fmt_usd(e)} expected (95% band {fmt_usd(lo)}-{fmt_usd(hi)}), "
-        f"x{s:.1f}, robust z {zz:.1f}"
-        for per, m, o, e, lo, hi, s, zz in zip(period, merged, observed, expected, low, high, size, stat, strict=False)
+        f"{fmt_usd(o)} USD against {fmt_usd(e)} expected "
+        + (f"(no band: the series' ordinary months vary over x{MAX_BAND:.0f} either way, so the spike's size has no "
+           f"useful interval)" if wd else f"(95% band {fmt_usd(lo)}-{fmt_usd(hi)})")
+        + f", x{s:.1f}, robust z {zz:.1f}"
+        for per, m, o, e, lo, hi, s, zz, wd in zip(period, merged, observed, expected, low, high, size, stat, wide,
+                                                   strict=True)
     ]
+    detail = with_basis(p.basis_notes()[tested], detail)
     return rows_frame(
         p, tested, KIND, period=period, score=z_score(log_p), observed_usd=observed, expected_usd=expected,
         expected_low=low, expected_high=high, size=size, size_low=size_low, size_high=size_high,

@@ -9,7 +9,6 @@ processes.
 """
 from __future__ import annotations
 
-import dataclasses
 import io
 import multiprocessing as mp
 import os
@@ -122,7 +121,7 @@ def plan(result: AnalysisResult, *, top_anomalies: int = 6) -> tuple[list[Figure
     jobs: list[FigureJob] = []
     mine = study.select(series)
     # the data are cut to the study's codes once, here; each figure draws the frame it is given
-    study = dataclasses.replace(study, codes=())
+    study = study.replace(codes=())
     mirror_x = series[(series["reporter_code"] == reporter) & (series["flow_code"] == "X")
                       & (series["partner_code"] == focal)]
     mirror_m = series[(series["reporter_code"] == focal) & (series["flow_code"] == "M")

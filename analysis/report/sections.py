@@ -575,10 +575,19 @@ def _exp(row) -> str:
 def methods(config: Mapping, *, alpha: float) -> list:
     """Section 6: each test and its assumptions, in plain words."""
     lags = config.get("hac_lags")
+    comparison = str(config.get("comparison", "baseline"))
+    set_words = ("the study's own list of comparison partners" if comparison == "custom" else
+                 f"the named comparison set '{comparison}'")
+    scope = ("within each partner's families" if config.get("q_scope", "partner") == "partner"
+             else "over every row of the table")
+    jan_feb = ("In the years where the data publish January and February together (detected from the records: "
+               "the two months equal in every series), each carries half the joint total and the pair counts as "
+               "one observation; a window may not separate them." if config.get("jan_feb_merged") else
+               "January and February are used as reported (the data do not publish them together).")
     items = [
-        "**Series.** Monthly sums of China's reported export value (USD) per partner and code family; a month "
-        "without a record is zero. January and February carry half their joint total each and count as one "
-        "observation.",
+        "**Series.** Monthly sums of the reported value (USD) per partner and code family; a month without a "
+        "record is zero. Where a record exists both in its original HS edition and as a converted copy, only "
+        "the original counts; weights flagged as estimated are left out of unit values. " + jan_feb,
         "**Before/after ratio** (Poisson pseudo-maximum likelihood, PPML). Monthly value is regressed on a "
         "post-period indicator and month-of-year effects; the ratio is the seasonally adjusted change in mean "
         "monthly value. PPML keeps zero months as zeros and needs no logarithm. Standard errors allow for "
@@ -587,13 +596,26 @@ def methods(config: Mapping, *, alpha: float) -> list:
         "Assumes: no other change between the windows that the season does not capture; a trend already under "
         "way before 2022 shows up as a change.",
         "**Relative ratio** (difference in differences). The same change for the focal partner over the change "
-        "for the comparison partners combined, estimated as PPML on the two series with unit and month fixed "
-        "effects (a fractional logit of the focal partner's share). Its interval adds the spread of placebo "
-        "estimates (each comparison partner against the others) to the sampling variance, because one treated "
-        "country's idiosyncratic change does not average out. Assumes parallel trends: without 2022 the focal "
-        "partner's share of the family would have stayed on its pre-2022 path. A share already trending in the "
-        "pre window (tested with a linear trend) is flagged and not reported as a 2022 break.",
-        "**Multiple testing.** Benjamini-Hochberg q-values over all series tested in each table: among results "
+        f"for the comparison partners combined ({set_words}), estimated as PPML on the two series with unit and "
+        "month fixed effects (a fractional logit of the focal partner's share). The comparison partners must not "
+        "be treated themselves: the countries through which goods reached Russia after 2022 (the transit set) "
+        "are never the default baseline but are shown as a group of their own. Inference allows for a focal "
+        "partner noisier or lumpier than the comparison partners: each partner's time-series variance is scaled "
+        "by how much it understates the spread of that partner's own estimates at a fake break in the middle of "
+        "the pre window (where nothing happened), and the spread of placebo estimates (each comparison partner "
+        "against the others) is added. The exact placebo rank p-value (the focal partner's rank among the "
+        "placebos) is shown beside it. Assumes parallel trends: without 2022 the focal partner's share of the "
+        "family would have stayed on its pre-2022 path. A share already trending in the pre window (a linear "
+        "trend, tested with the same placebo calibration) is flagged and not reported as a 2022 break. "
+        "scripts/validate_compare.py checks the size and coverage of this test on simulations with known "
+        "answers, also for a focal partner twice as noisy or lumpier than the rest.",
+        "**Robustness.** Each relative ratio is recomputed leaving out each comparison partner in turn, against "
+        "every other named comparison set (the transit partners among them), and against a synthetic control "
+        "(comparison partners weighted to match the focal partner's pre-2022 path, group by group). A finding "
+        "that crosses 1 under any of them is labelled fragile.",
+        "**Families whose content changed at the HS 2022 break** are flagged: before and after are not the same "
+        "goods there.",
+        f"**Multiple testing.** Benjamini-Hochberg q-values {scope} for each kind of test: among results "
         f"with q < {alpha:g}, at most {alpha:.0%} are expected to be false discoveries.",
         "**Level shift.** A single lasting step in a series' log level, its date found by scanning every month "
         "(sup-F test with AR(1) errors, trend and season). The p-value accounts for the search over dates by "
