@@ -31,9 +31,11 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sim_panels import cube_frame  # noqa: E402
 
 from analysis import registry  # noqa: E402
-from analysis.series import SERIES_COLUMNS  # noqa: E402
 
 SEASON = np.array([0.9, 0.7, 1.05, 1.0, 1.0, 1.02, 1.03, 1.03, 1.02, 1.05, 1.08, 1.15])
 
@@ -93,21 +95,8 @@ def synthetic_series(n_partners: int = 200, n_families: int = 60, start: str = "
     both = (value[..., jan] + value[..., jan + 1]) / 2  # China publishes January and February together
     value[..., jan] = both
     value[..., jan + 1] = both
-    frame = pd.DataFrame({
-        "reporter_code": np.int64(156),
-        "partner_code": np.repeat(partner_codes(P), F * T),
-        "flow_code": "X",
-        "family_id": np.tile(np.repeat(fams["family_id"].to_numpy(), T), P),
-        "group": np.tile(np.repeat(fams["group"].to_numpy(), T), P),
-        "kind": np.tile(np.repeat(fams["kind"].to_numpy(), T), P),
-        "date": np.tile(dates.to_numpy(), P * F),
-        "usd": value.ravel(),
-        "kg": np.nan,
-        "n_records": (value.ravel() > 0).astype(np.int64),
-        "synthetic": True,
-    })[SERIES_COLUMNS]
-    frame.attrs["synthetic"] = True
-    return frame
+    return cube_frame(value, partner_codes(P), fams["family_id"].to_numpy(), fams["group"].to_numpy(),
+                      fams["kind"].to_numpy(), dates)
 
 
 def _maxrss_mb() -> float:

@@ -66,13 +66,21 @@ def simulate(*, n_families: int = 50, rho: float = 0.3, sigma: float = 0.3, lump
             noise[..., t] = rho * noise[..., t - 1] + shocks[..., t]
         var = noise_sd[:, None, None] ** 2 / (1 - rho**2)
         value = mean * np.exp(noise - var / 2)
-    value = np.round(value)
+    fams = np.array([f"HS99{i:04d}" for i in range(F)])
+    return cube_frame(np.round(value), partners, fams, np.full(F, "simulated"), np.full(F, "dual_use"), dates)
+
+
+def cube_frame(value: np.ndarray, partners: np.ndarray, family_ids: np.ndarray, groups: np.ndarray,
+               kinds: np.ndarray, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    """A SYNTHETIC series frame (reporter 156, exports) from a partners x families x months cube of USD."""
+    P, F, T = value.shape
     frame = pd.DataFrame({
         "reporter_code": np.int64(156),
-        "partner_code": np.repeat(partners, F * T),
+        "partner_code": np.repeat(np.asarray(partners, dtype=np.int64), F * T),
         "flow_code": "X",
-        "family_id": np.tile(np.repeat([f"HS99{i:04d}" for i in range(F)], T), P),
-        "group": "simulated", "kind": "dual_use",
+        "family_id": np.tile(np.repeat(family_ids, T), P),
+        "group": np.tile(np.repeat(groups, T), P),
+        "kind": np.tile(np.repeat(kinds, T), P),
         "date": np.tile(dates.to_numpy(), P * F),
         "usd": value.ravel(),
         "kg": np.nan,
