@@ -327,6 +327,7 @@ def test_number_formats():
     assert fmt.pvalue(0.0004) == "<0.001" and fmt.pvalue(0.0123) == "0.01" and fmt.pvalue(0.004) == "0.004"
     assert fmt.score(float("inf")) == ">37" and fmt.score(7.44) == "7.4"
     assert fmt.join(["a", "b", "c"]) == "a, b and c"
+    assert fmt.join(["China, Hong Kong SAR", "Georgia", "Tajikistan"]) == "China, Hong Kong SAR; Georgia and Tajikistan"
 
 
 def test_synthetic_banner_text():

@@ -97,11 +97,13 @@ def count(n: int, word: str, plural: str | None = None) -> str:
 
 
 def join(items: list[str], last: str = "and") -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
+    """``a``, ``a and b``, ``a, b and c``; items that hold a comma ("China, Hong Kong SAR") are separated by
+    semicolons so the list stays readable."""
     items = [i for i in items if i]
     if len(items) <= 1:
         return "".join(items)
-    return ", ".join(items[:-1]) + f" {last} " + items[-1]
+    sep = "; " if any("," in i for i in items) else ", "
+    return sep.join(items[:-1]) + f" {last} " + items[-1]
 
 
 def as_text(frame: pd.DataFrame) -> pd.DataFrame:
