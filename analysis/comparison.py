@@ -75,7 +75,7 @@ from .stats import (
     t_pvalues,
     t_quantile,
 )
-from .study import Countries, Study, StudyArgs, check_choice
+from .study import Countries, Study, StudyArgs, check_choice, jan_feb_split
 
 MIN_PLACEBOS = 3
 """Fewest comparison partners with usable data (placebos) for a relative interval and p-value."""
@@ -241,11 +241,10 @@ def _check_jan_feb_boundaries(Y: np.ndarray, months: pd.DatetimeIndex, study: St
         return
     merged = {months[i].year for i in merged_januaries(Y, months, np.arange(len(months)))}
     for w, what in ((study.pre, "pre"), (study.post, "post")):
-        for month, year, side in ((w.start, w.start.year, "starts in February"),
-                                  (w.end, w.end.year if w.end is not None else 0, "ends in January")):
-            if month is not None and year in merged and month.month == (2 if side.startswith("starts") else 1):
-                raise InputError(f"the {what} window {w.text} {side} {year}, but the data publish January and "
-                                 f"February {year} together: a window must hold both months or neither")
+        if (split := jan_feb_split(w)) and split[0] in merged:
+            year = split[0]
+            raise InputError(f"the {what} window {w.text} {split[1]}, but the data publish January and "
+                             f"February {year} together: a window must hold both months or neither")
 
 
 # ------------------------------------------------------------ the design --
@@ -281,10 +280,6 @@ def merged_januaries(Y: np.ndarray, months: pd.DatetimeIndex, cols: np.ndarray) 
     same = np.isclose(Y[..., jan], Y[..., feb], rtol=1e-9, atol=1e-6).reshape(-1, len(jan)).all(axis=0)
     return jan[same]
 
-
-def jan_feb_merged(Y: np.ndarray, months: pd.DatetimeIndex, cols: np.ndarray) -> bool:
-    """True when some January equals its February in every series (a joint publication)."""
-    return len(merged_januaries(Y, months, cols)) > 0
 
 
 def before_after_design(panel: StudyPanel, *, merged: bool | None = None, seasonal: bool = True) -> Design:

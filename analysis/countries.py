@@ -59,10 +59,15 @@ class ComparisonSet:
 
 
 @lru_cache(maxsize=1)
+def _comparison_doc() -> dict[str, Any]:
+    with open(registry.registry_dir() / "comparison_sets.toml", "rb") as fh:
+        return tomllib.load(fh)
+
+
+@lru_cache(maxsize=1)
 def comparison_sets() -> dict[str, ComparisonSet]:
     """The named comparison sets of ``data/registry/comparison_sets.toml`` (baseline, transit, ...)."""
-    with open(registry.registry_dir() / "comparison_sets.toml", "rb") as fh:
-        doc = tomllib.load(fh)
+    doc = _comparison_doc()
     sets = {key: ComparisonSet(key, str(v["name"]), " ".join(str(v["rationale"]).split()),
                                tuple(str(x) for x in v.get("sources", ())), tuple(int(c) for c in v["partners"]))
             for key, v in doc["sets"].items()}
@@ -73,8 +78,7 @@ def comparison_sets() -> dict[str, ComparisonSet]:
 
 def default_comparison() -> str:
     """The key of the default comparison set (``baseline``)."""
-    with open(registry.registry_dir() / "comparison_sets.toml", "rb") as fh:
-        return str(tomllib.load(fh)["meta"]["default"])
+    return str(_comparison_doc()["meta"]["default"])
 
 
 COMPARISON_PARTNERS: tuple[int, ...] = comparison_sets()[default_comparison()].partners

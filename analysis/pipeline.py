@@ -25,7 +25,7 @@ import pandas as pd
 
 from . import __version__, registry
 from .anomalies import find_anomalies
-from .anomalies.counterfactual import counterfactual_bands
+from .anomalies.counterfactual import BAND_COLUMNS, counterfactual_bands
 from .comparison import check_alpha, compare_panel, study_panel
 from .diffindiff import did_panel
 from .errors import InputError
@@ -113,7 +113,7 @@ def analyze(data: pd.DataFrame, study: Study | None = None, *, out: str | os.Pat
 
         found = AnomalyResult(empty_findings(synthetic), s, AnomalyConfig(alpha, (), None), synthetic)
         finder = "skipped (anomalies=False)"
-        bands = counterfactual_bands(series, found.findings, s, top=0)
+        bands = pd.DataFrame(columns=BAND_COLUMNS)
     timings["anomalies"] = time.perf_counter() - t0
 
     config = AnalysisConfig(alpha=alpha, q_scope=q_scope, cross_check=cross_check, anomalies=finder, did=did_note,

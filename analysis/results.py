@@ -115,6 +115,7 @@ class _Result:
     """Shared behaviour: ``to_frame``, ``tidy``, ``write`` and the Jupyter display."""
 
     study: Study
+    config: Any
     synthetic: bool
     title = "result"
     sort_note = ""
@@ -122,8 +123,9 @@ class _Result:
     def tables(self) -> dict[str, pd.DataFrame]:  # pragma: no cover - every result defines it
         raise NotImplementedError
 
-    def config_dict(self) -> dict[str, Any]:  # pragma: no cover - every result defines it
-        raise NotImplementedError
+    def config_dict(self) -> dict[str, Any]:
+        """What config.json records: the study, the settings of the estimate, the synthetic flag."""
+        return {**self.study.to_dict(), **asdict(self.config), "synthetic": self.synthetic}
 
     def to_frame(self) -> pd.DataFrame:
         """The main table (a copy)."""
@@ -178,9 +180,6 @@ class CompareResult(_Result):
     def tables(self) -> dict[str, pd.DataFrame]:
         return {"compare.csv": self.table}
 
-    def config_dict(self) -> dict[str, Any]:
-        return {**self.study.to_dict(), **asdict(self.config), "synthetic": self.synthetic}
-
     def focal(self) -> pd.DataFrame:
         """Rows of the focal partner, the most significant relative change first."""
         rows = self.table[self.table["is_focal"]]
@@ -229,9 +228,6 @@ class DidResult(_Result):
         return {"did_family.csv": self.family, "event_study.csv": self.event_study,
                 "triple_diff.csv": self.triple_diff}
 
-    def config_dict(self) -> dict[str, Any]:
-        return {**self.study.to_dict(), **asdict(self.config), "synthetic": self.synthetic}
-
     def tidy(self) -> pd.DataFrame:
         """Family relative ratios, event-study quarters and triple differences as one long table."""
         fam = _long(self.family, "did_family", {"relative_ratio": ("relative_ratio", "relative_low",
@@ -274,9 +270,6 @@ class AnomalyResult(_Result):
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {"findings.csv": self.findings}
-
-    def config_dict(self) -> dict[str, Any]:
-        return {**self.study.to_dict(), **asdict(self.config), "synthetic": self.synthetic}
 
     def tidy(self) -> pd.DataFrame:
         """Each finding's size with its interval, p- and q-value, as one long table."""

@@ -122,11 +122,12 @@ def _codes(value: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def _splits_jan_feb(w: Window) -> str | None:
+def jan_feb_split(w: Window) -> tuple[int, str] | None:
+    """(year, why) when ``w`` separates a January from its February (starts in February or ends in January)."""
     if w.start.month == 2:
-        return f"starts in February {w.start.year}, leaving out its January"
+        return w.start.year, f"starts in February {w.start.year}, leaving out its January"
     if w.end is not None and w.end.month == 1:
-        return f"ends in January {w.end.year}, leaving out its February"
+        return w.end.year, f"ends in January {w.end.year}, leaving out its February"
     return None
 
 
@@ -209,8 +210,8 @@ class Study:
             raise InputError(f"the pre window ({self.pre}) must end before the post window ({self.post}) starts")
         if self.freq == "M" and self.jan_feb == "merge":
             for w, what in ((self.pre, "pre"), (self.post, "post")):
-                if why := _splits_jan_feb(w):
-                    raise InputError(f"the {what} window {w.text} {why}: January and February are published "
+                if split := jan_feb_split(w):
+                    raise InputError(f"the {what} window {w.text} {split[1]}: January and February are published "
                                      "together (jan_feb='merge'), so a window must hold both or neither")
 
     @staticmethod
@@ -262,8 +263,8 @@ class Study:
         if not self.post.is_open:
             return self
         post = self.post.closed(last)
-        if why := (_splits_jan_feb(post) if self.freq == "M" and self.jan_feb == "merge" else None):
-            raise InputError(f"the post window {post.text} {why}: the data end in January; give --post with "
+        if split := (jan_feb_split(post) if self.freq == "M" and self.jan_feb == "merge" else None):
+            raise InputError(f"the post window {post.text} {split[1]}: the data end in January; give --post with "
                              "an end before it")
         return self.replace(post=post)
 
