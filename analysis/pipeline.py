@@ -48,7 +48,7 @@ def _as_series(data: pd.DataFrame, study: Study) -> pd.DataFrame:
     if all(c in data.columns for c in SERIES_COLUMNS):
         return data
     if {"cmdCode", "primaryValue", "period_date", "freqCode"} <= set(data.columns):
-        return build_series(data, freq=study.freq, jan_feb=study.jan_feb)
+        return build_series(data, freq=study.freq, jan_feb=study.jan_feb, level=study.level)
     raise InputError("analyze needs a tidy record frame (analysis.schema.coerce_records) or a series frame "
                      "(analysis.series.build_series)")
 

@@ -13,11 +13,15 @@ from typing import TYPE_CHECKING, Literal
 import pandas as pd
 
 from .schema import empty_records, is_synthetic
+from .series import CONVERTED, ESTIMATED_KG
 from .series import set_aside as series_set_aside
 from .study import check_choice
 
 if TYPE_CHECKING:
     from .store import Store
+
+SET_ASIDE_CONVERTED, SET_ASIDE_ESTIMATED_KG = CONVERTED, ESTIMATED_KG
+"""Reasons of ``DataSource.set_aside`` the report looks for (the report reads provenance, not the series)."""
 
 Origin = Literal["demo", "store", "frame"]
 """The embedded synthetic panel, records read from a local store, or records handed over in Python."""

@@ -277,10 +277,23 @@ def family_of(codes_: pd.Series, editions: pd.Series) -> pd.Series:
     return fam.fillna("HS" + codes_)
 
 
-def family_table(family_ids: pd.Series | list[str] | None = None) -> pd.DataFrame:
-    """Families with their group; unknown ids (codes outside the registry) become ungrouped one-code families.
+def _outside_name(family_id: str, desc: pd.Series, summed: frozenset[str]) -> str:
+    code = family_id[2:]
+    level = {2: "chapter", 4: "heading"}.get(len(code))
+    name = desc.get(code, f"HS {code}" + (f" ({level})" if level else " (outside the registry)"))
+    if family_id in summed:
+        return f"{name}: sum of the six-digit codes in the data"
+    return name
 
-    Columns as :func:`families`; families outside the registry get ``changed_content`` False.
+
+def family_table(family_ids: pd.Series | list[str] | None = None, *, summed: frozenset[str] = frozenset()
+                 ) -> pd.DataFrame:
+    """Families with their group; unknown ids (codes outside the registry, headings ``HS8471`` and chapters
+    ``HS84``) become ungrouped one-code families.
+
+    Columns as :func:`families`; families outside the registry get ``changed_content`` False. ``summed``:
+    heading or chapter ids built by summing six-digit records (their name says so: they hold only the codes in
+    the data, not the whole heading).
     """
     fam = load_registry().families
     if family_ids is None:
@@ -290,13 +303,20 @@ def family_table(family_ids: pd.Series | list[str] | None = None) -> pd.DataFram
     extra = [i for i in ids if i not in set(known["family_id"])]
     desc = load_registry().descriptions.set_index("code")["description"]
     rows = [
-        {"family_id": i, "name": desc.get(i[2:], f"HS {i[2:]} (outside the registry)"), "group": UNGROUPED,
+        {"family_id": i, "name": _outside_name(i, desc, summed), "group": UNGROUPED,
          "kind": UNGROUPED, "h5_codes": i[2:], "h6_codes": i[2:], "basis": "outside the registry",
          "changed_content": False, "changed_note": ""}
         for i in extra
     ]
     out = pd.concat([known, pd.DataFrame(rows, columns=fam.columns)], ignore_index=True)
     return out.astype({"changed_content": bool})
+
+
+def is_registry_item(item: str) -> bool:
+    """True when ``item`` is a registry group, family id or code (HS 2017 or 2022)."""
+    reg = load_registry()
+    return (item in set(reg.groups["group"]) or item in set(reg.families["family_id"])
+            or item in set(reg.code_family["code"]))
 
 
 def resolve_codes(spec: list[str] | str) -> pd.DataFrame:

@@ -44,7 +44,7 @@ import pandas as pd
 from . import registry
 from .errors import InputError
 from .schema import is_synthetic
-from .study import JanFeb, check_choice
+from .study import JanFeb, Level, check_choice
 
 SERIES_KEY = ["reporter_code", "partner_code", "flow_code", "family_id"]
 """Columns that identify one series."""
@@ -57,7 +57,9 @@ SET_ASIDE_COLUMNS = ["reporter_code", "partner_code", "flow_code", "classificati
 
 CONVERTED = "converted copy of an original record"
 CONVERTED_USED = "converted copy used: no original record in the cell"
-AGGREGATE = "not a six-digit code (total or aggregate)"
+AGGREGATE = "not a code of the study's level (total or other aggregate)"
+FINER_USED = "summed up to the level: no record as reported at the level"
+REPORTED_USED = "left out: the level's own record (as reported) is used"
 BREAKDOWN = "partner-2, customs or transport breakdown"
 OTHER_FREQ = "other frequency"
 ESTIMATED_KG = "estimated weight: kg left out"
@@ -127,16 +129,46 @@ def _converted_masks(rec: pd.DataFrame, family: pd.Series) -> tuple[pd.Series, p
     return converted & has_original, converted & ~has_original
 
 
-def _select(records: pd.DataFrame, freq: Literal["M", "A"] | None) -> _Selection:
+def _level_codes(records: pd.DataFrame, level: Level) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """(code at ``level``, used as reported, used summed from six digits) for each record.
+
+    At level 6 the six-digit records are used. At level 4 or 2 a series
+    (reporter, partner, flow, heading) uses the reporter's own records at that
+    level where it publishes any (complete headings), and otherwise the sum of
+    its six-digit records (which holds only the six-digit codes in the data:
+    the family's name says so).
+    """
+    code = records["cmdCode"].astype(str)
+    length = code.str.len()
+    if level == 6:
+        return code, (length == 6).to_numpy(dtype=bool), np.zeros(len(records), dtype=bool)
+    head = code.str[:level]
+    own = (length == level).to_numpy(dtype=bool)
+    finer = (length == 6).to_numpy(dtype=bool)
+    keys = [records["reporterCode"], records["partnerCode"], records["flowCode"], head]
+    has_own = pd.Series(own, index=records.index).groupby(keys, sort=False).transform("any").to_numpy(dtype=bool)
+    return head, own, finer & ~has_own
+
+
+def _select(records: pd.DataFrame, freq: Literal["M", "A"] | None, level: Level = 6) -> _Selection:
     """Split records into those series are built from and those left out (see :func:`set_aside`)."""
     other = (records["freqCode"] != _source_freq(records, freq)).to_numpy(dtype=bool)
-    aggregate = ~other & (records["cmdCode"].str.len() != 6).to_numpy(dtype=bool)
-    split = ~other & ~aggregate & _is_breakdown(records).to_numpy(dtype=bool)
+    code, as_reported, summed = _level_codes(records, level)
+    at_level = as_reported | summed
+    superseded = ~other & ~at_level & (records["cmdCode"].str.len() == 6).to_numpy(dtype=bool)
+    aggregate = ~other & ~at_level & ~superseded
+    split = ~other & at_level & _is_breakdown(records).to_numpy(dtype=bool)
     left = [(reason, records[mask]) for reason, mask in ((OTHER_FREQ, other), (AGGREGATE, aggregate),
-                                                          (BREAKDOWN, split)) if mask.any()]
-    keep = ~(other | aggregate | split)
+                                                          (REPORTED_USED, superseded), (BREAKDOWN, split))
+            if mask.any()]
+    if level != 6 and (summed & ~other & ~split).any():
+        left.append((FINER_USED, records[summed & ~other & ~split]))
+    keep = ~(other | aggregate | superseded | split)
     rec = records if keep.all() else records[keep]
-    family = registry.family_of(rec["cmdCode"], rec["classificationCode"]).astype(str)
+    if level == 6:
+        family = registry.family_of(rec["cmdCode"], rec["classificationCode"]).astype(str)
+    else:
+        family = ("HS" + code[keep]).astype(str)
     dropped, used_converted = _converted_masks(rec, family)
     for reason, mask in ((CONVERTED, dropped), (CONVERTED_USED, used_converted)):
         if mask.any():
@@ -334,6 +366,7 @@ def build_series(
     *,
     freq: Literal["M", "A"] = "M",
     jan_feb: JanFeb = "auto",
+    level: Level = 6,
     start: str | pd.Timestamp | None = None,
     end: str | pd.Timestamp | None = None,
 ) -> pd.DataFrame:
@@ -346,7 +379,10 @@ def build_series(
     reporter-years that publish them together (:func:`jan_feb_merged_years`)
     and keeps the others as reported; ``"merge"`` does so in every year (as if
     every reporter published them together), ``"keep"`` in none. ``start``/``end``
-    widen or cut the period range. Converted copies of original records are
+    widen or cut the period range. ``level`` (6, 4 or 2) is the HS code level
+    of the series: at 4 or 2 one series per heading or chapter, from the
+    reporter's own records at that level or, where it publishes none, the sum
+    of its six-digit records (see :func:`set_aside`). Converted copies of original records are
     left out and weights from estimated records are NaN; :func:`set_aside`
     lists both. The reporter-years merged are recorded for
     :func:`jan_feb_merged_years`.
@@ -359,11 +395,16 @@ def build_series(
     if freq not in ("M", "A"):
         raise InputError(f"freq must be 'M' or 'A', not {freq!r}")
     check_choice(jan_feb, JanFeb, "jan_feb")
+    check_choice(level, Level, "level")
     synthetic = is_synthetic(records)
     source_freq = _source_freq(records, freq)
-    used, family, _ = _select(records, freq)
+    used, family, _ = _select(records, freq, level)
     if used.empty:
-        raise InputError(f"no six-digit {'monthly' if source_freq == 'M' else 'annual'} records to build series from")
+        lengths = sorted({len(str(c)) for c in records["cmdCode"].dropna().unique()} & {2, 4, 6})
+        hint = (f"; the records hold {', '.join(f'{n}-digit' for n in lengths)} codes: choose level "
+                f"{' or '.join(str(n) for n in lengths)}" if lengths and level not in lengths else "")
+        raise InputError(f"no {'monthly' if source_freq == 'M' else 'annual'} records at HS level {level} to build "
+                         f"series from{hint}")
     out = _complete(_cells(_flat(used, family, freq)), freq, start, end)
     years = None
     if freq == "M":
@@ -372,7 +413,8 @@ def build_series(
             years["merged"] = True
         if jan_feb != "keep":
             out = merge_jan_feb(out, years)
-    table = registry.family_table(out["family_id"].unique()).set_index("family_id")
+    table = registry.family_table(out["family_id"].unique(), summed=_summed_ids(used, family, level)
+                                  ).set_index("family_id")
     out["group"] = out["family_id"].map(table["group"])
     out["kind"] = out["family_id"].map(table["kind"])
     out["synthetic"] = synthetic
@@ -386,7 +428,14 @@ def build_series(
 
 # ---------------------------------------------------------- set aside --
 
-def set_aside(records: pd.DataFrame, *, freq: Literal["M", "A"] | None = None) -> pd.DataFrame:
+def _summed_ids(used: pd.DataFrame, family: pd.Series, level: Level) -> frozenset[str]:
+    """Family ids at level 4 or 2 built by summing six-digit records (not as reported)."""
+    if level == 6:
+        return frozenset()
+    return frozenset(family[(used["cmdCode"].str.len() == 6).to_numpy(dtype=bool)].unique())
+
+
+def set_aside(records: pd.DataFrame, *, freq: Literal["M", "A"] | None = None, level: Level = 6) -> pd.DataFrame:
     """What :func:`build_series` leaves out of a record frame, and why (``SET_ASIDE_COLUMNS``).
 
     One row per reporter, partner, flow, HS edition and reason, with the
@@ -394,7 +443,10 @@ def set_aside(records: pd.DataFrame, *, freq: Literal["M", "A"] | None = None) -
     and their ``usd``. Reasons: converted copies of original records
     (``CONVERTED``, left out so editions do not double), converted copies used
     because their cell has no original (``CONVERTED_USED``, used: listed to be
-    counted), totals and 2-/4-digit aggregates (``AGGREGATE``), partner-2,
+    counted), totals and aggregates of another level (``AGGREGATE``), at
+    level 4 or 2 six-digit records left out because the reporter publishes the
+    level itself (``REPORTED_USED``) or summed because it does not
+    (``FINER_USED``: used, listed to be counted), partner-2,
     customs or transport breakdowns (``BREAKDOWN``), records of the other
     frequency (``OTHER_FREQ``), and records with an estimated weight
     (``ESTIMATED_KG``: their value is used, the cells' kg is NaN; ``cells``
@@ -403,7 +455,7 @@ def set_aside(records: pd.DataFrame, *, freq: Literal["M", "A"] | None = None) -
     """
     if records.empty:
         return _empty_set_aside()
-    used, family, left_out = _select(records, freq)
+    used, family, left_out = _select(records, freq, level)
     parts = [_summarise(frame, reason) for reason, frame in left_out]
     est = estimated_weight(used).to_numpy(dtype=bool)
     if est.any():

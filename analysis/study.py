@@ -40,8 +40,15 @@ from .countries import (
 from .errors import InputError
 from .periods import Window, parse_window
 
-Flow = Literal["X", "M"]
-"""Trade flows a study can ask about: exports (X) or imports (M), as the reporter reports them."""
+Flow = Literal["X", "M", "RX", "RM"]
+"""Trade flows a study can ask about, as the reporter reports them: exports (X), imports (M), re-exports (RX),
+re-imports (RM)."""
+FLOW_WORDS: dict[str, str] = {"X": "exports", "M": "imports", "RX": "re-exports", "RM": "re-imports"}
+"""Plain words for each flow code."""
+FLOW_VALUATION: dict[str, str] = {"X": "FOB", "M": "CIF", "RX": "FOB", "RM": "CIF"}
+"""How each flow is valued in Comtrade (exports at the reporter's border, imports including freight)."""
+Level = Literal[6, 4, 2]
+"""HS code level of the series: six-digit subheadings (with the registry's families), headings or chapters."""
 Freq = Literal["M", "A"]
 """Monthly or annual periods."""
 JanFeb = Literal["auto", "merge", "keep"]
@@ -70,6 +77,7 @@ class StudyArgs(TypedDict, total=False):
     post: WindowLike
     codes: str | Iterable[str] | None
     jan_feb: JanFeb
+    level: Level
 
 
 def check_choice(value: object, choices: object, what: str) -> None:
@@ -110,15 +118,21 @@ def _countries(value: object, what: str) -> tuple[int, ...]:
         raise InputError(f"{what}: {exc}") from None
 
 
+def _is_hs_digits(item: str) -> bool:
+    return item.isdigit() and len(item) in (2, 4, 6)
+
+
 def _codes(value: object) -> tuple[str, ...]:
+    """Checked ``codes``: registry groups, families and codes, or any 2-, 4- or 6-digit HS code."""
     from . import registry
 
     if value is None:
         return ()
     items = [s.strip() for s in (value.split(",") if isinstance(value, str) else value)]  # type: ignore[attr-defined]
     items = [s for s in items if s]
-    if items:
-        registry.resolve_codes(items)  # RegistryError (an InputError) naming the unknown items
+    named = [s for s in items if not _is_hs_digits(s)]
+    if named:
+        registry.resolve_codes(named)  # RegistryError (an InputError) naming the unknown items
     return tuple(dict.fromkeys(items))
 
 
@@ -156,6 +170,7 @@ class Study:
     post: Window = field(default_factory=lambda: parse_window(DEFAULT_POST, open_end=True))
     codes: tuple[str, ...] = ()
     jan_feb: JanFeb = "auto"
+    level: Level = 6
     default_controls: bool = field(init=False, repr=False, compare=False, default=True)
     """True when ``controls`` is the named set ``comparison`` (less the focal partner and the reporter)."""
     default_transit: bool = field(init=False, repr=False, compare=False, default=True)
@@ -186,6 +201,7 @@ class Study:
         check_choice(self.flow, Flow, "flow")
         check_choice(self.freq, Freq, "freq")
         check_choice(self.jan_feb, JanFeb, "jan_feb")
+        check_choice(self.level, Level, "level")
         put(self, "pre", as_window(self.pre, what="pre", open_end=False))
         put(self, "post", as_window(self.post, what="post", open_end=True))
         self._check()
@@ -268,17 +284,38 @@ class Study:
                              "an end before it")
         return self.replace(post=post)
 
-    def family_ids(self) -> frozenset[str] | None:
-        """Registry family ids of ``codes`` (None: no restriction)."""
+    def family_ids(self, available: Iterable[str] | None = None) -> frozenset[str] | None:
+        """Family ids ``codes`` select (None: no restriction), among ``available`` ids when given.
+
+        Registry groups, families and codes give their families (at level 4 or 2, the headings or chapters of
+        their codes); an HS code outside the registry gives ``HS<code>`` and, among ``available``, every id
+        whose code starts with it or that it starts with (``8542`` selects ``HS854231`` at level 6, ``854231``
+        selects ``HS8542`` at level 4).
+        """
         if not self.codes:
             return None
         from . import registry
 
-        return frozenset(registry.resolve_codes(list(self.codes))["family_id"])
+        named = [c for c in self.codes if not registry.is_registry_item(c)]
+        listed = [c for c in self.codes if c not in named]
+        wanted: set[str] = set()
+        if listed:
+            rows = registry.resolve_codes(listed)
+            if self.level == 6:
+                wanted |= set(rows["family_id"])
+            else:
+                named += sorted({str(c)[: self.level] for c in rows["code"]})
+        wanted |= {f"HS{c[: self.level]}" if len(c) > self.level else f"HS{c}" for c in named}
+        if available is not None:
+            pool = {str(a) for a in available}
+            digits = [w[2:] for w in wanted if w.startswith("HS")]
+            wanted = {a for a in pool if a in wanted or (a.startswith("HS") and any(
+                a[2:].startswith(d) or d.startswith(a[2:]) for d in digits))}
+        return frozenset(wanted)
 
     def describe(self) -> str:
         """One line: who, what, to whom, against whom, when."""
-        flow = {"X": "exports", "M": "imports"}[self.flow]
+        flow = FLOW_WORDS[self.flow]
         ctrl = (f"{len(self.controls)} comparison partners ({self.comparison})" if self.controls
                 else "no comparison partners")
         codes = f", codes {','.join(self.codes)}" if self.codes else ""
@@ -290,7 +327,7 @@ class Study:
         return {"reporter": self.reporter, "focal": self.focal, "controls": list(self.controls),
                 "comparison": self.comparison, "transit": list(self.transit), "flow": self.flow,
                 "freq": self.freq, "pre": self.pre.text, "post": self.post.text, "codes": list(self.codes),
-                "jan_feb": self.jan_feb}
+                "jan_feb": self.jan_feb, "level": self.level}
 
     def select(self, series: pd.DataFrame) -> pd.DataFrame:
         """The series of this study's reporter and flow, restricted to ``codes`` (control goods always kept)."""
@@ -299,7 +336,7 @@ class Study:
             have = series[["reporter_code", "flow_code"]].drop_duplicates().astype(str).agg(" ".join, axis=1)
             raise InputError(f"no series for reporter {self._name(self.reporter)} flow {self.flow!r} "
                              f"(the data hold: {', '.join(have.tolist()) or 'none'})")
-        wanted = self.family_ids()
+        wanted = self.family_ids(sel["family_id"].unique())
         if wanted is not None:
             keep = sel["family_id"].isin(wanted)
             if not keep.any():

@@ -39,7 +39,8 @@ from analysis.report.document import (  # noqa: E402  # noqa: E402
 )
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-SECTIONS = ["Summary", "Data", "Before and after", "Is it Belarus-specific?", "Anomalies", "Methods"]
+SECTIONS = ["Summary", "Is it Belarus-specific?", "Anomalies", "Data", "Methods", "Appendix A: every group and family",
+            "Appendix B: planted effects in the synthetic panel", "Reproduce"]
 
 
 class _Page(HTMLParser):
@@ -152,28 +153,66 @@ def test_sections_in_order_and_tables(page):
     h2 = [text for tag, text in page.headings if tag == "h2"]
     positions = [h2.index(s) for s in SECTIONS]
     assert positions == sorted(positions)
-    assert "Appendix: planted effects in the synthetic panel" in h2
     assert page.tables >= 10
     h3 = [text for tag, text in page.headings if tag == "h3"]
     assert "Optical sights and optics" in h3 and "Limits of the data" in h3
+    assert "With the transit routes, or alone?" in h3
+
+
+def _section(md: str, title: str) -> str:
+    return md.split(f"## {title}", 1)[1].split("\n## ", 1)[0].strip()
 
 
 def test_summary_is_a_short_brief_with_numbers(report):
     md = (report / "report.md").read_text(encoding="utf-8")
-    summary = md.split("## Summary", 1)[1].split("\n## ", 1)[0].strip()
-    sentences = [s for s in re.split(r"(?<=[.])\s+(?=[A-Z*])", summary) if s]
-    assert 3 <= len(sentences) <= 6, sentences
-    assert "synthetic" in sentences[0].lower()
+    summary = _section(md, "Summary")
+    bullets = [line for line in summary.splitlines() if line.startswith("- ")]
+    assert 4 <= len(bullets) <= 6, bullets
+    assert "SYNTHETIC" in summary.split("\n- ", 1)[0]
     assert re.search(r"USD \d", summary) and "×" in summary and "q < 0.05" in summary
-    assert "Caveats" in summary
+    assert re.search(r"95% interval \d", summary)
+    assert summary.count("**Caveats.**") == 1
+
+
+def test_brief_before_the_appendix_is_short(report):
+    """The brief (everything before the Data section) stays short: the long tables are in the appendix."""
+    md = (report / "report.md").read_text(encoding="utf-8")
+    brief = md.split("\n## Data", 1)[0]
+    assert len(brief.splitlines()) < 160
+    assert brief.count("**Table ") <= 4
+    captions = re.findall(r"^\*\*Figure \d+\.\*\* (.+)$", md, flags=re.M)
+    assert len(captions) == len(set(captions)), "a figure caption is repeated"
+
+
+def test_summary_states_the_correction_it_made(report):
+    """The BH family count in the Summary is the focal partner's number of tests in compare.csv."""
+    md = (report / "report.md").read_text(encoding="utf-8")
+    compare = pd.read_csv(report / "tables" / "compare.csv")
+    n = int(compare.loc[compare["partner_code"] == 112, "relative_p_value"].notna().sum())
+    assert f"over Belarus's {n} family tests" in _section(md, "Summary")
 
 
 def test_data_section_states_the_limits(report):
     md = (report / "report.md").read_text(encoding="utf-8")
-    data = md.split("## Data", 1)[1].split("\n## ", 1)[0]
-    for needle in ("stopped publishing detailed trade after 2021", "FOB", "CIF", "January and February",
-                   "Confidential", "HS 2017", "HS 2022", "correlation tables"):
+    data = _section(md, "Data")
+    for needle in ("own records (mirror data) run to 2021-12", "FOB", "CIF", "January and February",
+                   "Confidential", "HS 2017", "HS 2022", "correlation tables", "converted copy"):
         assert needle in data, needle
+
+
+def test_appendix_checks_every_planted_kind(report):
+    from analysis.demo import ground_truth
+
+    md = (report / "report.md").read_text(encoding="utf-8")
+    appendix = _section(md, "Appendix B: planted effects in the synthetic panel")
+    for kind in ground_truth()["kind"].unique():
+        assert f"| {kind.replace('_', ' ')}" in appendix, kind
+    assert "no check for this kind" not in appendix
+
+
+def test_reproduce_command_names_the_demo(report):
+    md = (report / "report.md").read_text(encoding="utf-8")
+    assert "`tradeflows report --demo --pre 2019-01:2021-12 --post 2022-03:" in _section(md, "Reproduce")
 
 
 def test_markdown_figures_exist(report):

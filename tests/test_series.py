@@ -76,7 +76,7 @@ def test_bad_arguments():
         build_series(rec, freq="Q")
     with pytest.raises(InputError, match="after"):
         build_series(rec, start="2024-01", end="2023-01")
-    with pytest.raises(InputError, match="no six-digit"):
+    with pytest.raises(InputError, match="at HS level 6"):
         build_series(rec[rec["cmdCode"] == "x"])
 
 

@@ -301,7 +301,7 @@ def test_real_comtradeplus_export_is_all_aggregates(samples):
     assert table["records"].sum() == len(real)
     china_blr = table[(table["reporter_code"] == 156) & (table["partner_code"] == 112) & (table["flow_code"] == "X")]
     assert china_blr["usd"].sum() == 3_275_466_377
-    with pytest.raises(InputError, match="no six-digit"):
+    with pytest.raises(InputError, match="at HS level 6"):
         build_series(real, freq="A")
 
 

@@ -1,10 +1,14 @@
 """The research report: a folder with report.html (self-contained), report.md, figures/ and tables/.
 
 :func:`write_report` turns an analysis result (:func:`analysis.pipeline.analyze`)
-into a brief a researcher can paste from: Summary, Data, Before and after, Is
-it Belarus-specific?, Anomalies, Methods (and, for the synthetic demo panel,
-an appendix checking the planted effects). The text is generated from the
-result tables (:mod:`analysis.report.sections`), the figures are drawn by
+into a brief a researcher can paste from: a Summary of bullet points with a
+caveats box, "Is it <focal>-specific?" (relative ratios, the transit routes,
+event study, control goods), Anomalies, Data, Methods, and an appendix (every
+group's families and series; for the synthetic demo panel, the planted
+effects checked; the command that reproduces the report). The text is
+generated from the study and the result tables (:mod:`~analysis.report.sections`,
+:mod:`~analysis.report.source`, :mod:`~analysis.report.methods`,
+:mod:`~analysis.report.appendix`), the figures are drawn by
 :mod:`analysis.plots` (:mod:`analysis.report.figures`), and both renderings
 come from one document (:mod:`analysis.report.document`).
 
@@ -19,11 +23,12 @@ from pathlib import Path
 
 from .. import __version__
 from .._io import staged_dir
-from ..plots import area_label
 from ..provenance import DataSource, describe_source
 from ..results import AnalysisResult, write_tables_into
+from . import appendix, methods, sections, words
 from . import figures as figs
-from . import sections
+from . import source as source_section
+from .context import Context
 from .document import Document, to_html, to_markdown
 
 __all__ = ["write_report", "build_document", "SYNTHETIC_BANNER"]
@@ -32,37 +37,40 @@ SYNTHETIC_BANNER = ("SYNTHETIC DATA: this report is built from the embedded demo
                     "statistics. Its numbers show what the methods find in data with planted effects.")
 
 
-def _did_tables(result: AnalysisResult) -> dict:
-    if result.diffindiff is None:
-        return {}
-    return {"family": result.did_family, "event_study": result.event_study, "triple_diff": result.triple_diff}
+def _title(ctx: Context) -> str:
+    s = ctx.study
+    goods = words.goods(ctx.compare, s)
+    return (f"{ctx.rname}'s {words.flow_word(s)} of {goods} to {ctx.fname}, before and after "
+            f"{words.break_text(s)}")
 
 
 def build_document(result: AnalysisResult, source: DataSource, figures: dict, anomaly_figures: list[str]) -> Document:
-    """The report as a :class:`~analysis.report.document.Document` (text from the result tables)."""
-    config = result.config_dict()
-    focal, reporter = result.study.focal, result.study.reporter
-    alpha = result.config.alpha
-    pre, post = (result.study.pre.text.replace(":", " to "), result.study.post.text.replace(":", " to "))
-    title = f"{area_label(reporter)}'s exports of dual-use goods to {area_label(focal)}, before and after 2022"
+    """The report as a :class:`~analysis.report.document.Document`: the brief (Summary with the caveats, the
+    core results, anomalies), then Data and Methods, then the appendix."""
+    ctx = Context(result, source, figures, tuple(anomaly_figures))
+    pre, post = words.windows(ctx.study)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    subtitle = (f"{'SYNTHETIC demo data. ' if source.synthetic else ''}Windows {pre} and {post}; "
+    subtitle = (f"{'SYNTHETIC data. ' if source.synthetic else ''}Windows {pre} and {post}; "
                 f"generated {stamp} by tradeflows {__version__}.")
-    doc = Document(title, subtitle)
-    compare, findings = result.compare, result.findings
-    did = _did_tables(result)
-    doc.add(*sections.summary(compare, findings, config, source, focal=focal, alpha=alpha, reporter=reporter))
-    doc.add(*sections.data_section(source, config, figures, focal=focal, reporter=reporter))
-    doc.add(*sections.before_after(compare, findings, config, figures, focal=focal, alpha=alpha, reporter=reporter))
-    doc.add(*sections.specificity(compare, did, config, figures, focal=focal, alpha=alpha))
-    doc.add(*sections.anomalies(findings, figures, anomaly_figures, focal=focal, alpha=alpha))
-    doc.add(*sections.methods(config, alpha=alpha))
-    if source.origin == "demo":
+    doc = Document(_title(ctx), subtitle)
+    doc.add(*sections.summary(ctx))
+    doc.add(*sections.specificity(ctx))
+    doc.add(*sections.anomalies(ctx))
+    if result.suppliers is not None if hasattr(result, "suppliers") else False:
+        doc.add(*_suppliers_blocks(ctx))
+    doc.add(*source_section.data_section(ctx))
+    doc.add(*methods.methods(ctx))
+    doc.add(*appendix.groups(ctx))
+    if ctx.demo:
         from ..demo import ground_truth
 
-        doc.add(*sections.ground_truth_check(ground_truth(), compare, findings, alpha=alpha, focal=focal))
-    doc.add(*sections.reproduce(config, source))
+        doc.add(*appendix.ground_truth_check(ctx, ground_truth()))
+    doc.add(*appendix.reproduce(ctx))
     return doc
+
+
+def _suppliers_blocks(ctx: Context) -> list:
+    return []
 
 
 def write_report(result: AnalysisResult, out: str | Path, *, source: DataSource | None = None,

@@ -26,7 +26,7 @@ from ..plots import area_label
 from ..results import USD_KINDS, AnalysisResult, ranked_findings
 from . import fmt
 from .document import Figure
-from .sections import KIND_WORDS, finding_phrase
+from .words import KIND_WORDS, finding_phrase
 
 
 @dataclass
@@ -192,7 +192,8 @@ def plan(result: AnalysisResult, *, top_anomalies: int = 6) -> tuple[list[Figure
             name = f"anomaly_{len(anomaly_names) + 1}"
             title = f"{textwrap.shorten(str(row['family_name']), 44, placeholder='…')} ({row['family']})"
             jobs.append(FigureJob(
-                name, f"{finding_phrase(row)} (score {fmt.score(row['score'])}, q {fmt.pvalue(row['q_value'])}). "
+                name, f"{finding_phrase(row, study)} (score {fmt.score(row['score'])}, "
+                      f"q {fmt.pvalue(row['q_value'])}). "
                       "Observed monthly "
                       "value (blue) against the counterfactual (dashed) and its 95% band; circles: flagged months."
                       f"{no_band} Detail: {row['detail']}.",

@@ -1,0 +1,66 @@
+"""Any study: HS levels 4 and 2, codes outside the registry, re-exports, in the true 47-field record schema."""
+from __future__ import annotations
+
+import pytest
+from test_traps_series import record, records
+
+from analysis import Study, registry
+from analysis.errors import InputError
+from analysis.series import AGGREGATE, FINER_USED, REPORTED_USED, build_series, set_aside
+
+
+def _usd(series, family, month, partner=112):
+    sel = series[(series["family_id"] == family) & (series["partner_code"] == partner)]
+    return float(sel.loc[sel["date"] == month, "usd"].sum())
+
+
+def test_level_4_sums_six_digit_records_when_no_heading_is_reported():
+    rec = records([record("202301", "854231", 10.0), record("202301", "854232", 5.0),
+                   record("202301", "901310", 7.0), record("202301", "TOTAL", 99.0)])
+    s = build_series(rec, level=4)
+    assert set(s["family_id"]) == {"HS8542", "HS9013"}
+    assert _usd(s, "HS8542", "2023-01-01") == 15.0
+    names = registry.family_table(["HS8542", "HS9013"], summed=frozenset({"HS8542"})).set_index("family_id")["name"]
+    assert names["HS8542"].endswith("sum of the six-digit codes in the data") and names["HS9013"] == "HS 9013 (heading)"
+    table = set_aside(rec, level=4)
+    assert set(table["reason"]) == {AGGREGATE, FINER_USED}
+
+
+def test_level_4_uses_the_reported_heading_and_never_counts_twice():
+    """Where the reporter publishes the heading itself it is complete: its six-digit lines are left out."""
+    rec = records([record("202301", "854231", 10.0), record("202301", "8542", 40.0),
+                   record("202302", "854231", 12.0), record("202302", "8542", 44.0)])
+    s = build_series(rec, level=4, jan_feb="keep")
+    assert _usd(s, "HS8542", "2023-01-01") == 40.0 and _usd(s, "HS8542", "2023-02-01") == 44.0
+    assert REPORTED_USED in set(set_aside(rec, level=4)["reason"])
+
+
+def test_level_2_and_the_error_that_names_the_levels_present():
+    rec = records([record("202301", "85", 40.0), record("202301", "90", 4.0)])
+    s = build_series(rec, level=2)
+    assert set(s["family_id"]) == {"HS85", "HS90"}
+    with pytest.raises(InputError, match="2-digit codes: choose level 2"):
+        build_series(rec)
+
+
+def test_study_accepts_codes_outside_the_registry_and_selects_by_prefix():
+    rec = records([record("202301", "250410", 3.0), record("202301", "854231", 10.0),
+                   record("202301", "854232", 5.0)])
+    six = build_series(rec)
+    assert set(Study(codes="250410").select(six)["family_id"]) == {"HS250410"}
+    assert set(Study(codes="8542").select(six)["family_id"]) == {"HS854231", "HS854232"}
+    four = build_series(rec, level=4)
+    assert set(Study(codes="854231", level=4).select(four)["family_id"]) == {"HS8542"}
+    with pytest.raises(InputError, match="unknown HS code"):
+        Study(codes="optcs")
+    with pytest.raises(InputError, match="level"):
+        Study(level=3)  # type: ignore[arg-type]
+
+
+def test_re_exports_are_a_flow_of_their_own():
+    rec = records([record("202301", "854231", 10.0, flowCode="RX", flowDesc="Re-export"),
+                   record("202301", "854231", 4.0)])
+    s = build_series(rec)
+    assert set(s["flow_code"]) == {"X", "RX"}
+    assert float(Study(flow="RX").select(s)["usd"].sum()) == 10.0
+    assert "re-exports" in Study(flow="RX").describe()
