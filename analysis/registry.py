@@ -277,10 +277,20 @@ def family_of(codes_: pd.Series, editions: pd.Series) -> pd.Series:
     return fam.fillna("HS" + codes_)
 
 
+@lru_cache(maxsize=1)
+def nomenclature() -> pd.Series:
+    """HS 2022 descriptions of every chapter, heading and subheading, by code (data/registry/hs_nomenclature.csv,
+    rebuilt by scripts/build_hs_nomenclature.py): the names of codes outside the registry."""
+    path = registry_dir() / "hs_nomenclature.csv"
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return pd.Series(table["description"].to_numpy(), index=table["code"].to_numpy())
+
+
 def _outside_name(family_id: str, desc: pd.Series, summed: frozenset[str]) -> str:
     code = family_id[2:]
     level = {2: "chapter", 4: "heading"}.get(len(code))
-    name = desc.get(code, f"HS {code}" + (f" ({level})" if level else " (outside the registry)"))
+    fallback = f"HS {code}" + (f" ({level})" if level else " (outside the registry)")
+    name = desc.get(code, nomenclature().get(code, fallback))
     if family_id in summed:
         return f"{name}: sum of the six-digit codes in the data"
     return name

@@ -21,7 +21,8 @@ def test_level_4_sums_six_digit_records_when_no_heading_is_reported():
     assert set(s["family_id"]) == {"HS8542", "HS9013"}
     assert _usd(s, "HS8542", "2023-01-01") == 15.0
     names = registry.family_table(["HS8542", "HS9013"], summed=frozenset({"HS8542"})).set_index("family_id")["name"]
-    assert names["HS8542"].endswith("sum of the six-digit codes in the data") and names["HS9013"] == "HS 9013 (heading)"
+    assert names["HS8542"] == "Electronic integrated circuits: sum of the six-digit codes in the data"
+    assert names["HS9013"] == registry.nomenclature()["9013"]
     table = set_aside(rec, level=4)
     assert set(table["reason"]) == {AGGREGATE, FINER_USED}
 
@@ -64,3 +65,14 @@ def test_re_exports_are_a_flow_of_their_own():
     assert set(s["flow_code"]) == {"X", "RX"}
     assert float(Study(flow="RX").select(s)["usd"].sum()) == 10.0
     assert "re-exports" in Study(flow="RX").describe()
+
+
+def test_codes_outside_the_registry_are_named_from_the_hs_nomenclature():
+    """data/registry/hs_nomenclature.csv (scripts/build_hs_nomenclature.py) names any HS 2022 code."""
+    nom = registry.nomenclature()
+    assert len(nom) > 6000 and nom["810590"].startswith("Cobalt")
+    h6 = registry.codes()
+    h6 = h6[h6["code"].isin(nom.index)]
+    assert len(h6) > 0.9 * len(registry.codes())  # the registry's codes are HS codes of the same nomenclature
+    names = registry.family_table(["HS250410", "HS999998"]).set_index("family_id")["name"]
+    assert names["HS250410"].startswith("Graphite; natural") and names["HS999998"] == "HS 999998 (outside the registry)"
