@@ -2,8 +2,9 @@
 
 Subcommands: ``fetch`` (UN Comtrade -> store), ``import`` (files -> store),
 ``store`` (what is stored, provenance, checksums), ``codes`` (the HS
-registry), ``analyze`` (the output tables) and ``report`` (the research
-report). ``tradeflows report`` with no arguments on a machine with no stored
+registry), ``analyze`` (the output tables), ``report`` (the research
+report) and ``screen`` (every stored code ranked by the focal partner's own
+change, read out of core). ``tradeflows report`` with no arguments on a machine with no stored
 data runs everything on the embedded SYNTHETIC demo panel and says so first.
 
 Every user error (a :class:`analysis.errors.TradeflowsError`) ends in one
@@ -16,6 +17,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,9 @@ import pandas as pd
 
 from . import __version__
 from .errors import InputError, TradeflowsError
-from .study import DEFAULT_POST, DEFAULT_PRE, Flow, Freq
+from .outofcore import Engine
+from .study import DEFAULT_POST, DEFAULT_PRE, Flow, Freq, Level
+from .validation import Duplicates
 
 if TYPE_CHECKING:
     from .provenance import Origin
@@ -86,16 +90,22 @@ class _Steps:
 
     def __init__(self, console: Console, names: list[str]) -> None:
         self.bar = None
-        if console.bars:
+        self.console, self.started = console, time.perf_counter()
+        if not console.bars:
+            console.info(f"{names[0]} ...")
+        else:
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=len(names), desc=names[0], unit="step", leave=False, file=sys.stderr,
                             bar_format="{desc:<28} {bar} {n_fmt}/{total_fmt} [{elapsed}]", dynamic_ncols=True)
 
     def next(self, name: str) -> None:
+        """Move to the step ``name``: the bar on a terminal, else one line per step with the time so far."""
         if self.bar is not None:
             self.bar.update(1)
             self.bar.set_description_str(name)
+        else:
+            self.console.info(f"{name} ... ({time.perf_counter() - self.started:.0f} s so far)")
 
     def close(self) -> None:
         if self.bar is not None:
@@ -121,7 +131,7 @@ def _study(args: argparse.Namespace) -> Study:
         return Study.resolve(reporter=args.reporter, focal=args.focal, controls=args.controls,
                              comparison=args.comparison, transit=args.transit, flow=args.flow,
                              freq=args.freq, pre=getattr(args, "pre", None), post=getattr(args, "post", None),
-                             codes=args.codes)
+                             codes=args.codes, level=getattr(args, "level", None))
     except InputError as exc:
         text = str(exc)
         option = next((opt for field, opt in _OPTION_OF.items() if text.startswith(field)), None)
@@ -131,7 +141,8 @@ def _study(args: argparse.Namespace) -> Study:
 _OPTION_OF = {"reporter": "--reporter", "focal partner": "--focal", "controls": "--controls", "flow": "--flow",
               "transit": "--transit", "comparison set": "--comparison",
               "freq": "--freq", "pre window": "--pre", "post window": "--post", "the pre window": "--pre",
-              "the post window": "--post"}
+              "the post window": "--post",
+              "level": "--level"}
 """The study field an InputError names first -> the command-line option that set it."""
 
 
@@ -208,12 +219,13 @@ def _cmd_fetch(args: argparse.Namespace, con: Console) -> int:
     if args.plan:
         if args.end is None:
             raise InputError("--plan needs --end (the last period to fetch)")
-        plan = plan_calls(study, start=args.start, end=args.end)
+        plan = plan_calls(study, start=args.start, end=args.end, suppliers=args.suppliers)
         con.say(_table(plan.drop(columns=[c for c in ("url",) if c in plan.columns]), max_rows=200))
         con.say(f"{len(plan)} call(s) planned; nothing was fetched")
         return 0
     result = fetch(study, start=args.start, end=args.end, store=args.store, refresh=args.refresh,
-                   update=args.update, progress=con.bars)
+                   update=args.update, progress=con.bars, deadline=args.deadline, budget=args.budget,
+                   suppliers=args.suppliers)
     con.say(str(result))
     return 0 if result.complete else 1
 
@@ -222,7 +234,9 @@ def _cmd_import(args: argparse.Namespace, con: Console) -> int:
     from .importers import import_files
     from .store import Store
 
-    summary = import_files([Path(p) for p in args.files], store=Store(args.store))
+    store = Store(args.store)
+    with store.transaction():  # all files or none, a full disk included
+        summary = import_files([Path(p) for p in args.files], store=store, duplicates=args.duplicates)
     con.say(_table(summary))
     if summary.attrs.get("synthetic"):
         con.say("Note: some imported records are marked SYNTHETIC.")
@@ -230,22 +244,44 @@ def _cmd_import(args: argparse.Namespace, con: Console) -> int:
 
 
 def _cmd_store(args: argparse.Namespace, con: Console) -> int:
-    from .store import Store
+    from .store import Store, repair_store
 
     store = Store(args.store)
-    manifest = store.manifest()
-    if manifest.empty:
-        con.say(f"The store at {store.root} is empty: run `tradeflows fetch` or `tradeflows import` first.")
+    if args.repair:
+        done = repair_store(store.root)
+        con.say(_table(done.fillna(""), max_rows=10_000))
+        actions = done["action"].value_counts()
+        listed = int(actions.get("listed", 0) + actions.get("listed_legacy", 0))
+        con.say(f"Store {store.root}: {listed} chunk(s) listed; the manifest was "
+                + ("rebuilt" if done.attrs["rewritten"] else "consistent and is unchanged"))
+        if actions.get("quarantined", 0):
+            con.say(f"{actions['quarantined']} file(s) set aside in {store.quarantine_dir} (kept, never deleted).")
+        if actions.get("listed_legacy", 0):
+            con.say(f"{actions['listed_legacy']} chunk(s) predate chunk provenance: checksum, rows, coverage and "
+                    "synthetic flag were rebuilt from them; the detail column says where source, query and dates "
+                    "came from, or that they are lost.")
+        if actions.get("dropped", 0):
+            print(f"{PROG}: error: {actions['dropped']} chunk(s) dropped from the manifest (file missing or "
+                  "damaged): re-fetch or re-import them", file=sys.stderr)
+            return 1
         return 0
     if args.verify:
         check = store.verify()
+        if check.empty:
+            con.say(f"The store at {store.root} is empty: nothing to verify.")
+            return 0
         bad = check[check["status"] != "ok"]
-        con.say(_table(check, max_rows=10_000))
+        con.say(_table(check.fillna(""), max_rows=10_000))
         if len(bad):
-            print(f"{PROG}: error: {len(bad)} of {len(check)} chunk(s) missing or damaged: re-fetch or re-import them",
+            print(f"{PROG}: error: {len(bad)} of {len(check)} chunk file(s) missing, damaged or not in the "
+                  f"manifest: run `tradeflows store --repair`, then re-fetch or re-import what it drops",
                   file=sys.stderr)
             return 1
-        con.say(f"all {len(check)} chunk(s) match their checksums")
+        con.say(f"all {len(check)} chunk(s) match their checksums and row counts, and no chunk file is unlisted")
+        return 0
+    manifest = store.manifest()
+    if manifest.empty:
+        con.say(f"The store at {store.root} is empty: run `tradeflows fetch` or `tradeflows import` first.")
         return 0
     if args.manifest:
         cols = ["chunk_id", "source", "endpoint", "fetched_at", "rows", "published", "superseded_by", "synthetic"]
@@ -269,6 +305,8 @@ def _cmd_store(args: argparse.Namespace, con: Console) -> int:
             f"fetched/imported {str(manifest['fetched_at'].min())[:10]} to {str(manifest['fetched_at'].max())[:10]}")
     if manifest["synthetic"].any():
         con.say("Some stored records are SYNTHETIC.")
+    if store.quarantine_dir.is_dir() and any(store.quarantine_dir.iterdir()):
+        con.say(f"Files set aside (never deleted) are in {store.quarantine_dir}: check them, then remove them.")
     con.say(_table(cov.rename(columns={"classification": "HS"}), max_rows=10_000))
     return 0
 
@@ -292,17 +330,24 @@ def _cmd_analyze(args: argparse.Namespace, con: Console) -> int:
 
 
 def _print_summary(result: AnalysisResult, con: Console) -> None:
-    focal = result.focal()
+    """The headline counts, worded and counted as the report's Summary words and counts them."""
+    from .report import words
+
+    s, alpha = result.study, result.config.alpha
+    compare, name = result.compare, words.name(s.focal)
     cols = ["family", "group", "ratio", "relative_ratio", "relative_low", "relative_high", "relative_q_value",
             "break_2022"]
-    alpha = result.config.alpha
-    sig = focal[(focal["relative_q_value"] < alpha) & (focal["relative_ratio"] > 1)]
-    con.say(f"{len(sig)} of {focal['relative_p_value'].notna().sum()} families of partner "
-            f"{result.study.focal} rose significantly more than for the comparison partners "
-            f"(q < {alpha:g}):")
+    tested = words.question_rows(compare, s.focal).pipe(lambda r: r[r["relative_p_value"].notna()])
+    n_all = int(compare.loc[compare["partner_code"] == s.focal, "relative_p_value"].notna().sum())
+    sig = tested[(tested["relative_q_value"] < alpha) & (tested["relative_ratio"] > 1)]
+    con.say(f"{len(sig)} of the {len(tested)} {words.goods_noun(compare, s)} families with a relative ratio rose "
+            f"significantly more for {name} than for the comparison partners (Benjamini-Hochberg q < {alpha:g} "
+            f"over {name}'s {n_all} family tests):")
     if len(sig):
-        con.say(_table(sig[cols].round(3), max_rows=20))
-    con.say(f"{len(result.findings)} anomaly finding(s) at q < {alpha:g}.")
+        con.say(_table(sig.sort_values("relative_ratio", ascending=False)[cols].round(3), max_rows=20))
+    roles = words.finding_roles(result.findings, s)
+    con.say(f"{int((roles == 'question').sum())} anomaly finding(s) in {name}'s series after the break at "
+            f"q < {alpha:g} ({len(result.findings)} in all, with control goods, shared events and other partners).")
 
 
 def _cmd_report(args: argparse.Namespace, con: Console) -> int:
@@ -322,9 +367,34 @@ def _cmd_report(args: argparse.Namespace, con: Console) -> int:
                             progress=lambda it: con.progress(it, desc="figures", unit="fig"))
     finally:
         steps.close()
+    _print_summary(result, con)
     if result.synthetic:
         con.say("The report is marked SYNTHETIC throughout.")
     con.say(f"Report written to {path / 'report.html'} (and report.md, figures/, tables/)")
+    return 0
+
+
+def _cmd_screen(args: argparse.Namespace, con: Console) -> int:
+    from ._io import check_out_dir
+    from .screen import screen_store
+
+    study = _study(args)
+    target = check_out_dir(args.out, "analysis") if args.out else None
+    result = screen_store(args.store, study, engine=args.engine, scheduler=args.scheduler, workers=args.workers,
+                          alpha=args.alpha, memory_limit=args.memory_limit, threads=args.threads, progress=con.info)
+    if result.synthetic:
+        con.say("SYNTHETIC DATA: the store holds records marked synthetic; results are not about real trade.")
+    cfg = result.config
+    con.say(f"{len(result.significant())} of {cfg.codes_tested} tested code families (of {cfg.codes_screened} the "
+            f"focal partner trades) changed relative to the comparison partners at q < {cfg.alpha:g}; top {args.top}:")
+    cols = ["rank", "family", "description", "pre_usd_month", "post_usd_month", "relative_ratio", "relative_low",
+            "relative_high", "relative_q_value", "note"]
+    top = result.top(args.top)[cols].assign(description=lambda t: t["description"].str.slice(0, 40))
+    con.say(_table(top.round({"pre_usd_month": 0, "post_usd_month": 0, "relative_ratio": 2, "relative_low": 2,
+                              "relative_high": 2, "relative_q_value": 4}), max_rows=args.top))
+    if target is not None:
+        result.write(target)
+        con.say(f"screen.csv written to {target}")
     return 0
 
 
@@ -374,10 +444,15 @@ def _question_options(p: argparse.ArgumentParser) -> None:
                                                       "names, in place of the named set ('none' for none)")
     p.add_argument("--transit", metavar="LIST", help="the transit group shown next to the focal partner (default "
                                                      "the transit set; 'none' for none)")
-    p.add_argument("--flow", choices=get_args(Flow), help="X (exports, default) or M (imports)")
+    p.add_argument("--flow", choices=get_args(Flow), help="X (exports, default), M (imports), RX (re-exports) or "
+                                                          "RM (re-imports), as the reporter reports them")
     p.add_argument("--freq", choices=get_args(Freq), help="M (monthly, default) or A (annual)")
     p.add_argument("--codes", "--group", dest="codes", metavar="SPEC",
-                   help="HS codes, families or groups, comma-separated (default: all; control goods are kept)")
+                   help="HS codes (any, 2 to 6 digits), registry families or groups, comma-separated (default: "
+                        "all; control goods are kept)")
+    p.add_argument("--level", type=int, choices=get_args(Level), help="HS level of the series: 6 (default, with the "
+                                                                      "registry's families), 4 (headings) or 2 "
+                                                                      "(chapters)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -404,22 +479,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refresh", action="store_true", help="fetch again what is already stored")
     p.add_argument("--update", action="store_true", help="re-fetch periods Comtrade has republished since")
     p.add_argument("--plan", action="store_true", help="print the call plan and stop (needs --end)")
+    p.add_argument("--suppliers", nargs="?", const="all", metavar="LIST",
+                   help="fetch who supplies the focal partner instead: every reporter's exports to it (or LIST's, "
+                        "comma-separated) and its own imports, monthly and annual")
+    p.add_argument("--deadline", type=float, metavar="SECONDS",
+                   help="most seconds one call may take, connect to last byte (default 300)")
+    p.add_argument("--budget", type=float, metavar="SECONDS",
+                   help="most seconds the whole fetch may take, waits included (default 10800); a rerun resumes")
     p.set_defaults(func=_cmd_fetch)
 
     p = sub.add_parser("import", parents=[common], help="import downloaded Comtrade files into the store",
                        description="Import Comtrade+ CSV exports, API JSON responses or bulk files (optionally "
                                    "gzipped). Every file is checked before anything is written.")
     p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--duplicates", choices=get_args(Duplicates), default="error",
+                   help="two different records of one cell: refuse the file (error, default), keep the first or "
+                        "the last")
     _store_option(p)
     p.set_defaults(func=_cmd_import)
 
     p = sub.add_parser("store", parents=[common], help="what is stored: coverage, provenance, checksums",
                        description="Coverage by reporter, partner, flow, period and HS edition; --manifest for "
-                                   "provenance (queries, dates); --verify to check every file's checksum.")
+                                   "provenance (queries, dates); --verify to check the manifest against the chunk "
+                                   "files both ways; --repair to rebuild the manifest from the chunks.")
     _store_option(p)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--manifest", action="store_true", help="list the stored chunks with their provenance")
-    g.add_argument("--verify", action="store_true", help="check every chunk against its checksum")
+    g.add_argument("--verify", action="store_true",
+                   help="check every manifest entry against its chunk (checksum, rows, provenance) and report chunk "
+                        "files the manifest does not list")
+    g.add_argument("--repair", action="store_true",
+                   help="rebuild the manifest from the chunk files; damaged or unlisted files are moved to "
+                        "quarantine/, never deleted")
     p.set_defaults(func=_cmd_store)
 
     p = sub.add_parser("codes", parents=[common], help="list registry groups, families and HS codes",
@@ -443,6 +534,28 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and tables/. With no stored data it uses the SYNTHETIC demo panel and says so.")
     _study_options(p, out_default="tradeflows-report")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("screen", parents=[common], help="rank every stored code by the focal partner's own change",
+                       description="Every six-digit code the focal partner trades in the store (in the registry or "
+                                   "not), ranked by its change relative to the comparison partners with compare's "
+                                   "calibrated test; the store is read out of core (DuckDB, or Dask with --engine "
+                                   "dask). Prints the top rows; --out writes screen.csv and config.json.")
+    _store_option(p)
+    _question_options(p)
+    p.add_argument("--pre", metavar="FROM:TO", help=f"before window, YYYY or YYYY-MM (default {DEFAULT_PRE})")
+    p.add_argument("--post", metavar="FROM:TO", help=f"after window (default {DEFAULT_POST}, to the last month)")
+    p.add_argument("--alpha", type=float, default=0.05, help="false discovery rate (default 0.05)")
+    p.add_argument("--engine", choices=get_args(Engine), default="local",
+                   help="local (DuckDB in this process, default) or dask (a Dask cluster)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address for --engine dask (default: a "
+                                                          "local cluster); every worker must see the store's folder")
+    p.add_argument("--workers", type=int, default=2, metavar="N", help="workers of the local Dask cluster (default 2)")
+    p.add_argument("--memory-limit", metavar="SIZE", help="DuckDB's memory budget, e.g. 2GB (default 2GB; it spills "
+                                                          "to a temporary folder beyond it)")
+    p.add_argument("--threads", type=int, metavar="N", help="DuckDB threads (default: every core)")
+    p.add_argument("--top", type=int, default=20, metavar="N", help="rows to print (default 20)")
+    p.add_argument("--out", metavar="DIR", help="write screen.csv and config.json into this folder")
+    p.set_defaults(func=_cmd_screen)
     return parser
 
 

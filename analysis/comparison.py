@@ -31,16 +31,53 @@ constant and the post indicator, weighted by the monthly total:
 (tests check both equalities against statsmodels). Inference: with one
 treated partner, its own idiosyncratic change does not average out, and time
 series or cluster-robust errors ignore it (scripts/validate_compare.py shows
-the false-positive rates). The variance therefore adds the spread of the
-comparison partners' own placebo estimates (each comparison partner against
-the others) to the HAC variance (:func:`analysis.stats.placebo_variance`);
-``relative_p_hac`` keeps the HAC-only p-value for reference.
+the false-positive rates). The variance is therefore the studentized
+placebo calibration of :func:`analysis.stats.studentized_placebo`:
 
-**Pre-trends**: the partner's share of the two-unit total is regressed on a
-linear trend within the pre window (same HAC and fixed-b reference). A trend
-(p < alpha) in the same direction as the change means the change may have
-begun before 2022: ``pre_trend`` is set, the note says so, and
-``break_2022`` (relative q < alpha and no such pre-trend) is False.
+1. each row's HAC variance, on the scale of its fixed-b reference, is
+   moderated over partners x families (empirical Bayes, Smyth 2004): one
+   HAC variance has ~10 degrees of freedom, and a family whose variance is
+   low by chance would otherwise get a p-value far out in the tail;
+2. times the partner's in-time scale (:func:`unit_scales`): the same
+   estimate on a fake break in the middle of the pre window, where nothing
+   happened, says how far the partner's estimates spread beyond their
+   variances; measured for every partner from its own months, it keeps a
+   focal partner noisier or lumpier than the comparison partners from
+   borrowing their precision (Ferman and Pinto 2019);
+3. plus the spread of the comparison partners' own placebo estimates (each
+   comparison partner against the others, as if it were treated; Conley and
+   Taber 2011) beyond their sampling variances, per family, shrunk toward
+   the spread over all families; placebos whose flow vanished or began, or
+   whose pre window has too few months of trade, count at a bounded value
+   (:func:`bounded_log_ratio`) instead of being dropped, which would
+   understate the spread.
+
+The t reference has Welch-Satterthwaite degrees of freedom from the three
+parts. ``relative_p_rank`` is the exact placebo rank p-value beside it (its
+resolution is 1 / (1 + number of comparison partners)); ``relative_p_hac``
+keeps the HAC-only p-value for reference.
+
+**Pre-trends and honest bounds**: the partner's share of the two-unit total
+is regressed on a linear trend within the pre window (same HAC, fixed-b
+reference and calibration as the relative ratio); a trend (p < alpha) in the
+same direction as the change sets ``pre_trend`` with a note, but drops
+nothing: ``break_2022`` is relative q < alpha. What a pre-trend would mean for
+a finding is in the honest bounds ``rr_*`` (:func:`honest_bounds`, relative
+magnitudes after Rambachan and Roth 2023): the interval widened by the
+largest year-to-year change of the relative ratio before the break, and the
+breakdown M at which it reaches 1.
+
+**Annual studies** (``freq="A"``: one value a year, windows such as
+``2019:2021`` and ``2022:2024``; a year belongs to a window holding at least
+6 of its months): the same ratios of window means, but a handful of years
+gives no HAC variance, no season, no trend test and no event study. The
+before/after ratio is tested with the quasi-Poisson variance (Pearson
+dispersion over the years, t with years - 2 df); the relative ratio with
+each partner's own year-to-year swings before the break as its sampling
+variance, moderated and plus the placebos' spread
+(:func:`annual_calibration`). ``inference`` says which (``studentized_placebo``
+or ``annual_placebo``) and the ``note`` of every annual row says what annual
+data cannot show (:data:`ANNUAL_NOTE`).
 
 **Share**: the partner's share of the reporter's exports of the family to all
 partners, before and after. Denominator: the reporter's World (partner 0)
@@ -65,13 +102,17 @@ from .results import CompareConfig, CompareResult, QScope
 from .schema import is_synthetic
 from .series import SERIES_COLUMNS
 from .stats import (
+    Calibration,
+    UnitScales,
     bh_qvalues,
     fixed_b_reference,
     fraclogit_batch,
     hac_lags,
-    placebo_variance,
+    in_time_scales,
+    moderated_variances,
     ppml_batch,
     ppml_score_test,
+    studentized_placebo,
     t_pvalues,
     t_quantile,
 )
@@ -87,7 +128,8 @@ COMPARE_COLUMNS = [
     "share_pre", "share_post", "pre_months", "post_months", "note", "synthetic",
     # beyond the contract
     "flow_code", "is_focal", "is_comparison", "relative_p_rank", "relative_p_hac", "n_placebo", "pre_trend",
-    "pre_trend_p", "pre_trend_pct_year", "break_2022", "share_basis", "changed_content",
+    "pre_trend_p", "pre_trend_pct_year", "rr_pre_step", "rr_low", "rr_high", "rr_breakdown", "break_2022",
+    "share_basis", "changed_content", "inference",
     # robustness of the focal partner's relative ratio (analysis.robustness)
     "rel_loo_low", "rel_loo_high", "relative_ratio_baseline", "relative_ratio_transit", "transit_ratio",
     "relative_ratio_synth", "fragile",
@@ -150,12 +192,17 @@ class StudyPanel:
         return np.searchsorted(self.partners, np.asarray(list(codes), dtype=np.int64))
 
     @property
+    def annual(self) -> bool:
+        """Annual periods (one per year, dated January 1): see :func:`in_window`."""
+        return self.study.freq == "A"
+
+    @property
     def in_pre(self) -> np.ndarray:
-        return np.asarray(self.pre.contains(pd.Series(self.months)))
+        return in_window(self.pre, self.months, self.study.freq)
 
     @property
     def in_post(self) -> np.ndarray:
-        return np.asarray(self.post.contains(pd.Series(self.months)))
+        return in_window(self.post, self.months, self.study.freq)
 
     def control_sum(self) -> np.ndarray:
         """Sum over the comparison partners, (F, T)."""
@@ -171,28 +218,56 @@ def _check_series(series: pd.DataFrame) -> None:
                          "(build it with analysis.series.build_series)")
 
 
+def in_window(w: Window, periods: pd.DatetimeIndex, freq: str) -> np.ndarray:
+    """Which periods fall in the window ``w``: months inside it; for annual data (periods dated January 1), the
+    years with at least 6 of their months inside it (``2022-03:`` holds 2022, ``2019:2021`` holds 2019-2021)."""
+    if freq != "A":
+        return np.asarray(w.contains(pd.Series(periods)))
+    start = np.asarray(periods, dtype="datetime64[M]")
+    end = start + np.timedelta64(11, "M")
+    lo = np.maximum(start, np.datetime64(w.start, "M"))
+    hi = end if w.end is None else np.minimum(end, np.datetime64(w.end, "M"))
+    return (hi - lo).astype(int) + 1 >= 6
+
+
+MIN_PERIODS = {"M": (12, 6), "A": (2, 1)}
+"""Fewest periods of the pre and the post window in the data, by frequency."""
+
+
 def study_panel(series: pd.DataFrame, study: Study, *, require_focal: bool = False) -> StudyPanel:
-    """Cut the study's series into a cube and close its windows on the data (see :class:`StudyPanel`)."""
+    """Cut the study's series into a cube and close its windows on the data (see :class:`StudyPanel`).
+
+    Monthly studies need monthly series; annual studies (``freq="A"``) annual
+    ones (one value a year, dated January 1: ``build_series(freq="A")``).
+    """
     _check_series(series)
     sel = study.select(series)
     dates = pd.DatetimeIndex(sel["date"])
     if (dates.day != 1).any():
-        raise InputError("series dates must be first-of-month (monthly series)")
-    if dates.month.nunique() == 1 and dates.nunique() > 1:
-        raise InputError("compare needs monthly series, not annual ones (build_series(freq='M'))")
+        raise InputError("series dates must be first-of-month (monthly) or January 1 (annual series)")
+    looks_annual = bool((dates.month == 1).all() and dates.year.nunique() == dates.nunique() and dates.nunique() > 1)
+    if study.freq == "M" and looks_annual:
+        raise InputError("the series are annual but the study is monthly: pass freq='A' (and windows in years, "
+                         "e.g. pre='2019:2021', post='2022:2024'), or build monthly series (build_series(freq='M'))")
+    if study.freq == "A" and not (dates.month == 1).all():
+        raise InputError("the study is annual (freq='A') but the series are monthly: build annual series "
+                         "(build_series(freq='A'))")
     usd = sel["usd"].to_numpy(float)
     if not np.isfinite(usd).all() or (usd < 0).any():
-        raise InputError("series usd must be finite and non-negative (zero for a month without trade)")
+        raise InputError("series usd must be finite and non-negative (zero for a period without trade)")
     first, last = dates.min(), dates.max()
-    months = pd.date_range(first, last, freq="MS")
-    study = study.closed(last)
+    annual = study.freq == "A"
+    months = pd.date_range(first, last, freq="YS" if annual else "MS")
+    study = study.closed(last + pd.DateOffset(months=11) if annual else last)
     pre_w, post_w = study.pre, study.post
-    n_pre = int(pre_w.contains(pd.Series(months)).sum())
-    n_post = int(post_w.contains(pd.Series(months)).sum())
-    if n_pre < 12 or n_post < 6:
+    n_pre = int(in_window(pre_w, months, study.freq).sum())
+    n_post = int(in_window(post_w, months, study.freq).sum())
+    need_pre, need_post = MIN_PERIODS[study.freq]
+    if n_pre < need_pre or n_post < need_post:
+        unit = "year" if annual else "month"
         raise InputError(
-            f"the data ({first:%Y-%m} to {last:%Y-%m}) hold {n_pre} month(s) of the pre window ({pre_w}) and "
-            f"{n_post} of the post window ({post_w}); at least 12 and 6 are needed"
+            f"the data ({first:%Y-%m} to {last:%Y-%m}) hold {n_pre} {unit}(s) of the pre window ({pre_w}) and "
+            f"{n_post} of the post window ({post_w}); at least {need_pre} and {need_post} are needed"
         )
     all_partners = np.sort(sel["partner_code"].unique().astype(np.int64))
     has_world = WORLD in set(all_partners.tolist())
@@ -211,7 +286,7 @@ def study_panel(series: pd.DataFrame, study: Study, *, require_focal: bool = Fal
     codes_sorted = np.sort(codes_all)
     p_idx = np.searchsorted(codes_sorted, sel["partner_code"].to_numpy(np.int64))
     f_idx = fam_ids.get_indexer(sel["family_id"])
-    t_idx = (dates.year - first.year) * 12 + (dates.month - first.month)
+    t_idx = (dates.year - first.year) if annual else (dates.year - first.year) * 12 + (dates.month - first.month)
     cube = np.zeros((len(codes_sorted), len(fam_ids), len(months)))
     np.add.at(cube, (p_idx, f_idx, np.asarray(t_idx)), sel["usd"].to_numpy(float))
     if has_world:
@@ -223,7 +298,8 @@ def study_panel(series: pd.DataFrame, study: Study, *, require_focal: bool = Fal
         Y = cube
         world = Y.sum(axis=0)
         share_basis = "partners_in_data"
-    _check_jan_feb_boundaries(Y, months, study)
+    if not annual:
+        _check_jan_feb_boundaries(Y, months, study)
     in_data = set(partners.tolist())
     present = [c for c in study.controls if c in in_data]
     missing = [c for c in study.controls if c not in in_data]
@@ -259,6 +335,12 @@ class Design:
     X: np.ndarray  # constant, post, month-of-year dummies
     merged: bool
     lags: int
+    annual: bool = False  # one row a year: no season, no HAC (see level_changes)
+
+    @property
+    def period_word(self) -> str:
+        """"year" or "month": what one row of the design is."""
+        return "year" if self.annual else "month"
 
 
 def _month_pairs(months: pd.DatetimeIndex, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -283,9 +365,16 @@ def merged_januaries(Y: np.ndarray, months: pd.DatetimeIndex, cols: np.ndarray) 
 
 
 def before_after_design(panel: StudyPanel, *, merged: bool | None = None, seasonal: bool = True) -> Design:
-    """Design of the before/after regressions (see :class:`Design`); ``merged`` None detects it."""
+    """Design of the before/after regressions (see :class:`Design`); ``merged`` None detects it.
+
+    Annual panels: a constant and the post indicator (no season, no January/February pair)."""
     in_window = panel.in_pre | panel.in_post
     cols = np.flatnonzero(in_window)
+    if panel.annual:
+        post = panel.in_post[cols].astype(float)
+        if len(cols) < 3:
+            raise InputError("the windows hold fewer than 3 years: nothing to estimate a change from")
+        return Design(cols, np.ones(len(cols)), post, np.column_stack([np.ones(len(cols)), post]), False, 0, True)
     if merged is None:
         jan = merged_januaries(panel.Y, panel.months, cols)
     else:
@@ -331,7 +420,10 @@ def level_changes(Y: np.ndarray, design: Design) -> Changes:
     """PPML before/after log ratio for each row of Y (S x months of the design), batched.
 
     Rows with no value before get NaN (the ratio is undefined); rows with none
-    after get log ratio -inf and a robust score-test statistic.
+    after get log ratio -inf and a robust score-test statistic. An annual
+    design (a handful of years) has no HAC: the variance is the
+    Poisson quasi-likelihood one with the Pearson dispersion, referred to t
+    with (years - 2) degrees of freedom.
     """
     Yd = Y[:, design.cols]
     w = design.weight
@@ -339,6 +431,8 @@ def level_changes(Y: np.ndarray, design: Design) -> Changes:
     post_sum = Yd[:, design.post == 1] @ w[design.post == 1]
     S = len(Yd)
     log_ratio, var, stat = np.full(S, np.nan), np.full(S, np.nan), np.full(S, np.nan)
+    if design.annual:
+        return _annual_level_changes(Yd, design, pre_sum, post_sum)
     c, nu = fixed_b_reference(design.X, 1, design.lags, weight=w)
     both = (pre_sum > 0) & (post_sum > 0)
     if both.any():
@@ -351,6 +445,25 @@ def level_changes(Y: np.ndarray, design: Design) -> Changes:
         log_ratio[gone] = -np.inf
         stat[gone] = ppml_score_test(Yd[gone], design.X, 1, weight=w, maxlags=design.lags)
     return Changes(log_ratio, var, c, nu, stat)
+
+
+def _annual_level_changes(Yd: np.ndarray, design: Design, pre_sum: np.ndarray, post_sum: np.ndarray) -> Changes:
+    """:func:`level_changes` of an annual design: the ratio of window means, the quasi-Poisson variance
+    phi (1 / pre total + 1 / post total) with phi the Pearson dispersion over the years, t with n - 2 df; a
+    flow that vanished gets ratio 0 and no test (its dispersion is not estimable from one window)."""
+    post = design.post == 1
+    n_pre, n_post = int((~post).sum()), int(post.sum())
+    S, n = Yd.shape
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_ratio = np.where((pre_sum > 0) & (post_sum > 0), np.log(post_sum / n_post) - np.log(pre_sum / n_pre),
+                             np.nan)
+        mu = np.where(post[None, :], (post_sum / n_post)[:, None], (pre_sum / n_pre)[:, None])
+        phi = np.where(mu > 0, (Yd - mu) ** 2 / mu, 0.0).sum(axis=1) / max(n - 2, 1)
+        var = np.where(np.isfinite(log_ratio) & (phi > 0), phi * (1 / pre_sum + 1 / post_sum), np.nan)
+    log_ratio[(pre_sum > 0) & (post_sum == 0)] = -np.inf
+    with np.errstate(invalid="ignore", divide="ignore"):
+        stat = log_ratio / np.sqrt(var)
+    return Changes(log_ratio, var, 1.0, float(max(n - 2, 1)), np.where(np.isfinite(stat), stat, np.nan))
 
 
 def share_changes(y: np.ndarray, c: np.ndarray, design: Design) -> Changes:
@@ -449,8 +562,9 @@ def compare_panel(panel: StudyPanel, *, partners: Countries | None = None, alpha
     has_controls = len(panel.controls) > 0
 
     rel = share_changes(y_rel, c_rel, design) if has_controls else None
-    trend = share_trends(y_rel, c_rel, panel, design) if has_controls else None
-    thin_rel = _thin(y_rel, panel.in_pre)
+    trend = (share_trends(y_rel, c_rel, panel, design) if not panel.annual else _untested(len(y_rel))) \
+        if has_controls else None
+    thin_rel = _thin(y_rel, panel)
     if rel is not None and trend is not None:
         _not_estimable(rel, thin_rel)
         _not_estimable(trend, thin_rel)
@@ -459,7 +573,7 @@ def compare_panel(panel: StudyPanel, *, partners: Countries | None = None, alpha
     out_idx = panel.index_of(out_codes)
     y_out = panel.Y[out_idx].reshape(-1, panel.Y.shape[2])
     lvl = level_changes(y_out, design)
-    thin = _thin(y_out, panel.in_pre)
+    thin = _thin(y_out, panel)
     _not_estimable(lvl, thin)
     ctrl_ratio_rel = None
     if has_controls:
@@ -510,48 +624,55 @@ def compare_panel(panel: StudyPanel, *, partners: Countries | None = None, alpha
     for i in np.flatnonzero(frame["changed_content"].to_numpy()):
         notes[i].append(f"content changed at the HS 2022 break ({changed[i]}): before and after are not the same "
                         "goods")
+    period_word = "year" if panel.annual else "month"
     for i in np.flatnonzero(thin):
-        notes[i].append(f"trade in only {int((y_out[i, in_pre] > 0).sum())} month(s) of the pre window (fewer "
-                        f"than {MIN_ACTIVE_MONTHS}): no ratio, interval or trend is estimable from it")
+        notes[i].append(f"trade in only {int((y_out[i, in_pre] > 0).sum())} {period_word}(s) of the pre window (fewer "
+                        f"than {min_active(panel)}): no ratio, interval or trend is estimable from it")
     nz = (y_out[:, design.cols] > 0).sum(axis=1)
-    for i in np.flatnonzero((nz > 0) & (nz < 12)):
+    for i in np.flatnonzero((nz > 0) & (nz < 12) & (not panel.annual)):
         notes[i].append(f"sparse: {nz[i]} non-zero months in the windows")
 
     if rel is not None and trend is not None and ctrl_ratio_rel is not None:
         frame["control_ratio"] = ctrl_ratio_rel[pos]
-        d, v_hac = rel.log_ratio, rel.var
-        v_star = rel.scale**2 * v_hac  # HAC variance on the scale of a t_nu statistic
-        d_ok = np.where(np.isfinite(d), d, np.nan)
-        unit_scale, unit_df = in_time_scales(panel, y_rel, c_rel, len(rel_codes), F)
-        # scaled to the spread each unit shows where nothing happened, the sampling part has variance ~1 and
-        # t-like tails whose quantiles at that variance are near the normal's; its df are those of the scale's
-        # estimate, the families it was measured on (see in_time_scales)
-        var, df, n_pl = placebo_variance(d_ok, v_star, fam_rel, is_placebo, scale=np.repeat(unit_scale, F),
-                                         df_v=np.repeat(np.where(np.isfinite(unit_df), unit_df, rel.df), F))
-        calibrated = n_pl >= MIN_PLACEBOS
-        var = np.where(calibrated, var, np.nan)  # no valid interval without placebos (see the docstring)
-        se = np.sqrt(var)
-        with np.errstate(invalid="ignore"):
-            p_rel = t_pvalues(d / se, df)
-        half = t_quantile(alpha, df) * se
+        d = rel.log_ratio
+        unit = np.repeat(rel_codes, F)
+        spread = np.where(np.isfinite(d), d, bounded_log_ratio(y_rel, c_rel, design))
+        if panel.annual:
+            scales = UnitScales.none()
+            cal = annual_calibration(d, y_rel, c_rel, panel, unit, fam_rel, is_placebo, spread)
+        else:
+            scales = unit_scales(panel, y_rel, c_rel, unit, thin_rel)
+            cal = relative_calibration(rel, unit, fam_rel, is_placebo, scales, spread)
+        var = np.where(cal.n_placebo >= MIN_PLACEBOS, cal.var, np.nan)  # no valid interval without placebos
+        half = np.where(np.isfinite(var), cal.half_width(alpha), np.nan)
         frame["relative_ratio"] = np.exp(d[pos])
         frame["relative_low"] = np.exp((d - half)[pos])
         frame["relative_high"] = np.exp((d + half)[pos])
         rel_gone = np.isneginf(d[pos])
         frame.loc[rel_gone, "relative_low"] = 0.0
         frame.loc[rel_gone, "relative_high"] = np.nan
-        frame["relative_p_value"] = np.where(np.isfinite(d[pos]), p_rel[pos], np.nan)
+        p_rel = np.where(np.isfinite(var), cal.p(d), np.nan)
+        frame["relative_p_value"] = p_rel[pos]
         frame["relative_q_value"] = _qvalues(frame, "relative_p_value", q_scope)
-        frame["relative_p_rank"] = placebo_rank_p(d_ok / se, fam_rel, is_placebo)[pos]
-        frame["relative_p_hac"] = rel.p()[pos]
-        frame["n_placebo"] = n_pl[pos]
-        tp = _calibrated_trend_p(trend, fam_rel, is_placebo)[pos]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rank = placebo_rank_p(spread / np.sqrt(cal.spread_var), fam_rel, is_placebo)
+        frame["relative_p_rank"] = np.where(np.isfinite(p_rel), rank, np.nan)[pos]
+        frame["relative_p_hac"] = rel.p()[pos] if not panel.annual else np.nan
+        frame["n_placebo"] = cal.n_placebo[pos]
+        if panel.annual:  # a trend through three or four pre-window years tests nothing: the honest bounds remain
+            tp = np.full(len(pos), np.nan)
+        else:
+            tcal = trend_calibration(trend, unit, fam_rel, is_placebo, scales)
+            tp = np.where(tcal.n_placebo >= MIN_PLACEBOS, tcal.p(trend.log_ratio), trend.p())[pos]
         slope = trend.log_ratio[pos]
         frame["pre_trend_p"] = tp
-        frame["pre_trend_pct_year"] = 100 * (np.exp(slope) - 1)  # on the odds of the share
+        frame["pre_trend_pct_year"] = np.where(np.isfinite(tp), 100 * (np.exp(slope) - 1), np.nan)  # share odds
         same_dir = np.sign(slope) == np.sign(d[pos])
         frame["pre_trend"] = (tp < alpha) & same_dir
-        frame["break_2022"] = (frame["relative_q_value"] < alpha) & ~frame["pre_trend"]
+        frame["break_2022"] = frame["relative_q_value"] < alpha  # never dropped by a pre-test: see rr_*
+        bounds = honest_bounds(y_rel[pos], c_rel[pos], panel, d[pos], half[pos])
+        for col in HONEST_COLUMNS:
+            frame[col] = bounds[col].to_numpy()
         c_pre = c_rel[pos][:, in_pre].sum(axis=1)
         for i in np.flatnonzero((c_pre == 0) & (pre_sum > 0)):
             notes[i].append("comparison partners had no pre-period exports: relative ratio undefined")
@@ -562,13 +683,21 @@ def compare_panel(panel: StudyPanel, *, partners: Countries | None = None, alpha
             notes[i].append("relative ratio 0 (no post-period exports)")
         for i in np.flatnonzero(frame["pre_trend"].to_numpy()):
             notes[i].append(f"pre_trend: share already trending {frame['pre_trend_pct_year'].iat[i]:+.0f}%/yr "
-                            f"before 2022 (p={tp[i]:.3f}): not reported as a 2022 break")
-        for i in np.flatnonzero(~calibrated[pos] & np.isfinite(d[pos])):
+                            f"before the post window (p={tp[i]:.3f}, same calibration as the relative test); see "
+                            "the honest bounds rr_low-rr_high")
+        for j, text in enumerate(bounds["rr_note"].to_numpy(str)):
+            if text and np.isfinite(d[pos][j]):
+                notes[j].append(text)
+        for i in np.flatnonzero((cal.n_placebo < MIN_PLACEBOS)[pos] & np.isfinite(d[pos])):
             notes[i].append(f"fewer than {MIN_PLACEBOS} comparison partners with data: no valid relative interval "
                             "or p-value (relative_p_hac is time-series only and too liberal)")
+        if panel.annual:
+            for i in np.flatnonzero(np.isfinite(d[pos])):
+                notes[i].append(ANNUAL_NOTE)
     else:
         for col in ("control_ratio", "relative_ratio", "relative_low", "relative_high", "relative_p_value",
-                    "relative_q_value", "relative_p_hac", "pre_trend_p", "pre_trend_pct_year"):
+                    "relative_q_value", "relative_p_rank", "relative_p_hac", "pre_trend_p", "pre_trend_pct_year",
+                    *HONEST_COLUMNS):
             frame[col] = np.nan
         frame["n_placebo"] = 0
         frame["pre_trend"] = False
@@ -588,6 +717,7 @@ def compare_panel(panel: StudyPanel, *, partners: Countries | None = None, alpha
     frame["is_focal"] = frame["partner_code"] == panel.focal
     frame["is_comparison"] = frame["partner_code"].isin(panel.controls)
     frame["share_basis"] = panel.share_basis
+    frame["inference"] = "annual_placebo" if panel.annual else "studentized_placebo"
     frame = _with_robustness(frame, panel, alpha)
     frame = frame[COMPARE_COLUMNS]
     order = np.lexsort((frame["family"].to_numpy(), frame["partner_code"].to_numpy(), ~frame["is_focal"].to_numpy()))
@@ -595,15 +725,25 @@ def compare_panel(panel: StudyPanel, *, partners: Countries | None = None, alpha
     return CompareResult(frame, panel.study, _config(panel, design, alpha, lvl, rel, q_scope), panel.synthetic)
 
 
-MIN_ACTIVE_MONTHS = 3
-"""Fewest months with trade in the pre window for a ratio to be estimated: from one or two shipments a ratio is
-an absurd number (x1e6), not an estimate."""
+MIN_ACTIVE = {"M": 3, "A": 2}
+"""Fewest periods with trade in a window for a ratio to be estimated, by frequency: from one or two shipments a
+ratio is an absurd number (x1e6), not an estimate; of three annual totals, two."""
 
 
-def _thin(Y: np.ndarray, in_pre: np.ndarray) -> np.ndarray:
-    """Rows with some trade in the pre window, but in fewer than MIN_ACTIVE_MONTHS months."""
-    n = (Y[:, in_pre] > 0).sum(axis=1)
-    return (n > 0) & (n < MIN_ACTIVE_MONTHS)
+def min_active(panel: StudyPanel) -> int:
+    """:data:`MIN_ACTIVE` for the panel's frequency."""
+    return MIN_ACTIVE[panel.study.freq]
+
+
+def _thin(Y: np.ndarray, panel: StudyPanel) -> np.ndarray:
+    """Rows with some trade in the pre window, but in fewer than :func:`min_active` periods."""
+    n = (Y[:, panel.in_pre] > 0).sum(axis=1)
+    return (n > 0) & (n < min_active(panel))
+
+
+def _untested(n: int) -> Changes:
+    """Changes for ``n`` rows that were not estimated (all NaN)."""
+    return Changes(np.full(n, np.nan), np.full(n, np.nan), 1.0, np.inf, np.full(n, np.nan))
 
 
 def _not_estimable(ch: Changes, rows: np.ndarray) -> None:
@@ -633,42 +773,186 @@ def _fake_break(panel: StudyPanel) -> StudyPanel | None:
     return dataclasses.replace(panel, study=study)
 
 
-IN_TIME_SHRINK = 10.0
-"""Families' worth of weight the pooled in-time scale gets when a unit's own scale is estimated."""
-
-
-def in_time_scales(panel: StudyPanel, y: np.ndarray, c: np.ndarray, n_units: int,
-                   F: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per unit (blocks of ``F`` rows of ``y``/``c``): how much its HAC variance understates the spread of its
-    relative estimates, measured where nothing happened.
-
-    The two-unit estimate is refitted on a fake break in the middle of the pre
-    window; over a unit's families, the mean of estimate^2 / variance is its
-    scale (1 when the time-series variance is right). Estimated for every
-    unit from its own months, it lets a focal partner noisier or lumpier than
-    the comparison partners carry its own, wider, interval: the placebos'
-    spread alone cannot tell (Ferman and Pinto 2019 on heteroskedasticity with
-    few treated units; in-time placebos as in Abadie, Diamond and Hainmueller
-    2015). Shrunk toward the pooled value by :data:`IN_TIME_SHRINK` families'
-    worth, floored at 1. Returns (scales, their degrees of freedom: the
-    families measured plus the shrinkage weight); scales of 1 with the HAC
-    reference's df (NaN here) when the pre window is too short to split.
-    """
+def unit_scales(panel: StudyPanel, y: np.ndarray, c: np.ndarray, unit: np.ndarray, thin: np.ndarray) -> UnitScales:
+    """Each unit's in-time scale (:func:`analysis.stats.in_time_scales`): the two-unit estimate of every row
+    refitted on a fake break in the middle of the pre window, its HAC variance moderated like the real one's.
+    No scale (1) when the pre window is too short to split."""
     fake = _fake_break(panel)
     if fake is None:
-        return np.ones(n_units), np.full(n_units, np.nan)
+        return UnitScales.none()
     try:
         ch = share_changes(y, c, before_after_design(fake))
     except InputError:
-        return np.ones(n_units), np.full(n_units, np.nan)
+        return UnitScales.none()
+    _not_estimable(ch, thin)
+    fam = np.tile(np.arange(len(panel.families)), len(y) // max(len(panel.families), 1))
+    mod = moderated_variances(ch.scale**2 * ch.var, ch.df, unit, fam)
+    return in_time_scales(ch.log_ratio, mod.var, mod.df, unit)
+
+
+def relative_calibration(rel: Changes, unit: np.ndarray, fam: np.ndarray, is_placebo: np.ndarray,
+                         scales: UnitScales, spread: np.ndarray) -> Calibration:
+    """The relative ratios' studentized placebo calibration (:func:`analysis.stats.studentized_placebo`).
+
+    The HAC variance enters on the scale of its fixed-b reference
+    (scale^2 x variance, a t with ``rel.df`` degrees of freedom); placebos whose
+    estimate is not finite (a flow that vanished or began, or a pre window
+    with too few months of trade) still count in the spread, at ``spread``
+    (:func:`bounded_log_ratio`): dropping them would understate it.
+    """
+    return studentized_placebo(rel.log_ratio, rel.scale**2 * rel.var, rel.df, unit, fam, is_placebo, scales=scales,
+                               spread=spread)
+
+
+def trend_calibration(trend: Changes, unit: np.ndarray, fam: np.ndarray, is_placebo: np.ndarray,
+                      scales: UnitScales) -> Calibration:
+    """The pre-window share trends' calibration: the same as the relative ratios' (moderated HAC variances,
+    each unit's in-time scale, the placebo trends' spread), so that the pre-trend check is neither more nor
+    less liberal than the test it qualifies."""
+    return studentized_placebo(trend.log_ratio, trend.scale**2 * trend.var, trend.df, unit, fam, is_placebo,
+                               scales=scales)
+
+
+SPREAD_BOUND = 20.0
+"""A placebo's change counts in the spread at most as x20 or /20 (see :func:`bounded_log_ratio`)."""
+
+
+def bounded_log_ratio(y: np.ndarray, c: np.ndarray, design: Design, bound: float = SPREAD_BOUND) -> np.ndarray:
+    """Log relative ratio of every row, defined even where a flow vanished or began, bounded at +-log(bound).
+
+    The ratio of the two post/pre ratios of mean value (what
+    :func:`share_changes` estimates), where a window with no trade gets, in
+    place of its zero mean, half the row's smallest positive month spread over
+    the window (as if half the smallest shipment it ever sent had arrived
+    once): a flow that vanished then shows a large fall, one that began a
+    large rise, instead of minus or plus infinity. Bounded at a factor
+    ``bound`` either way, so that one vanished placebo widens its family's
+    interval (as it should: the comparison partners' flows come and go) but
+    not to an absurd width. NaN for a row whose series or comparison series
+    never traded. Used for the placebos' spread and rank, never as an estimate.
+    """
+    w = design.weight
+    post = design.post == 1
+
+    def means(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        xd = x[:, design.cols]
+        with np.errstate(invalid="ignore"):
+            smallest = np.where(xd > 0, xd, np.inf).min(axis=1) / 2
+        smallest = np.where(np.isfinite(smallest), smallest, np.nan)
+        out = []
+        for rows in (~post, post):
+            total = xd[:, rows] @ w[rows]
+            out.append(np.where(total > 0, total, smallest) / w[rows].sum())
+        return out[0], out[1]
+
+    y_pre, y_post = means(y)
+    c_pre, c_post = means(c)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = (ch.log_ratio**2 / (ch.scale**2 * ch.var)).reshape(n_units, F)
-    ok = np.isfinite(ratio)
-    total, n = np.where(ok, ratio, 0.0).sum(axis=1), ok.sum(axis=1)
-    if n.sum() == 0:
-        return np.ones(n_units), np.full(n_units, np.nan)
-    pooled = total.sum() / n.sum()
-    return np.maximum((total + IN_TIME_SHRINK * pooled) / (n + IN_TIME_SHRINK), 1.0), n + IN_TIME_SHRINK
+        d = np.log(y_post / y_pre) - np.log(c_post / c_pre)
+    return np.clip(d, -np.log(bound), np.log(bound))
+
+
+def pre_year_levels(y: np.ndarray, c: np.ndarray, panel: StudyPanel) -> np.ndarray:
+    """Log of each row's annual value over its comparison series' (rows x calendar years of the pre window with at
+    least 6 of their months in it; every pre year of annual data); NaN where either side has no trade."""
+    pre = panel.in_pre
+    years = np.asarray(panel.months[pre].year)
+    uniq = [yr for yr in np.unique(years) if (years == yr).sum() >= 6 or panel.annual]
+    if not uniq:
+        return np.zeros((len(y), 0))
+    yy = np.stack([y[:, pre][:, years == yr].sum(axis=1) for yr in uniq], axis=1)
+    cc = np.stack([c[:, pre][:, years == yr].sum(axis=1) for yr in uniq], axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((yy > 0) & (cc > 0), np.log(yy / cc), np.nan)
+
+
+ANNUAL_NOTE = ("annual: the relative ratio of window means, its variance from the partner's own year-to-year swings "
+               "before the break plus the comparison partners' placebo spread; no HAC, no pre-trend test, no event "
+               "study: a few annual points cannot show when within a year a change began, nor trends or spikes "
+               "within the windows")
+"""The ``note`` of every annual relative ratio (``inference`` column: ``annual_placebo``)."""
+
+
+def annual_calibration(d: np.ndarray, y: np.ndarray, c: np.ndarray, panel: StudyPanel, unit: np.ndarray,
+                       fam: np.ndarray, is_placebo: np.ndarray, spread: np.ndarray) -> Calibration:
+    """Annual relative ratios: :func:`analysis.stats.studentized_placebo` with each row's sampling variance
+    measured on its own year-to-year swings before the break.
+
+    A few annual points give no HAC variance, but the pre window's changes
+    of each row's relative level from one year to the next
+    (:func:`pre_year_levels`) show its noise: with sigma^2 the variance of a
+    year's relative level, a change has variance 2 sigma^2, and the log
+    ratio of the window means about sigma^2 (1 / pre years + 1 / post
+    years). That variance (on as many degrees of freedom as there are
+    changes) is moderated over partners x families, so a focal partner more
+    volatile than the comparison partners keeps its wider variance, and the
+    placebos' spread adds what partner-specific trends add (no in-time
+    scale: the pre window is too short to split).
+    """
+    level = pre_year_levels(y, c, panel)
+    with np.errstate(invalid="ignore"):
+        sq = np.diff(level, axis=1) ** 2
+    n = np.isfinite(sq).sum(axis=1)
+    n_steps = int(n.max(initial=0))
+    n_pre, n_post = int(panel.in_pre.sum()), int(panel.in_post.sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sigma2 = np.where(n == n_steps, np.where(np.isfinite(sq), sq, 0.0).sum(axis=1) / np.maximum(n, 1) / 2, np.nan)
+    v = sigma2 * (1 / n_pre + 1 / n_post)
+    return studentized_placebo(d, v, float(max(n_steps, 1)), unit, fam, is_placebo, spread=spread,
+                               min_placebos=1)
+
+
+HONEST_COLUMNS = ["rr_pre_step", "rr_low", "rr_high", "rr_breakdown"]
+"""Honest bounds of the relative ratio (:func:`honest_bounds`)."""
+
+
+def honest_bounds(y: np.ndarray, c: np.ndarray, panel: StudyPanel, d: np.ndarray, half: np.ndarray) -> pd.DataFrame:
+    """Honest bounds on the relative ratio for a departure from parallel trends after the break (relative
+    magnitudes, in the manner of Rambachan and Roth 2023).
+
+    The pre-test this replaces dropped rows whose share trended before the
+    break; but a trend test has little power where it matters and distorts
+    what it keeps (Roth 2022). Instead, every row keeps its estimate, and the
+    question is how large a departure from parallel trends after the break
+    would be needed to explain it, measured against those seen before it.
+    ``rr_pre_step``: the largest year-to-year change of the relative ratio
+    (the row's annual value over its comparison series' annual value) between
+    consecutive calendar years of the pre window (years with at least 6 of
+    their months in the window; as a factor, >= 1). The interval
+    ``rr_low``-``rr_high`` is the relative ratio's interval widened on the log
+    scale by M = 1 times log(rr_pre_step) either way: the effect allowing the
+    post-period's departure to be as large as the largest pre-period one.
+    ``rr_breakdown`` is the M at which the widened interval first reaches 1:
+    (|log ratio| - half-width) / log(rr_pre_step), 0 when the interval itself
+    holds 1. Below 1, a departure no larger than one already seen before the
+    break could explain the finding. NaN, with the reason in ``rr_note``,
+    where fewer than two pre-window years have trade by both sides.
+    """
+    level = pre_year_levels(y, c, panel)
+    with np.errstate(invalid="ignore"):
+        steps = np.abs(np.diff(level, axis=1))
+    enough = np.isfinite(steps).all(axis=1) & (steps.shape[1] >= 1)
+    step = np.where(enough, np.nanmax(np.where(np.isfinite(steps), steps, -np.inf), axis=1, initial=-np.inf), np.nan)
+    step = np.where(np.isfinite(step), step, np.nan)
+    finite = np.isfinite(d) & np.isfinite(half)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        breakdown = np.where(np.abs(d) > half, (np.abs(d) - half) / step, 0.0)
+    ok = finite & np.isfinite(step) & (step > 0)
+    notes = np.full(len(d), "", dtype=object)
+    notes[finite & ~np.isfinite(step)] = (f"no honest bound: fewer than two pre-window years with trade by both sides "
+                                          f"({level.shape[1]} year(s) in the pre window)")
+    weak = ok & (breakdown < 1) & (np.abs(d) > half)
+    for i in np.flatnonzero(weak):
+        notes[i] = (f"honest bound: a departure from parallel trends after the break as large as the largest "
+                    f"pre-window year-to-year change (x{np.exp(step[i]):.2f}) would explain it (breakdown "
+                    f"M = {breakdown[i]:.2f})")
+    return pd.DataFrame({
+        "rr_pre_step": np.where(np.isfinite(step), np.exp(step), np.nan),
+        "rr_low": np.where(ok, np.exp(d - half - step), np.nan),
+        "rr_high": np.where(ok, np.exp(d + half + step), np.nan),
+        "rr_breakdown": np.where(ok, breakdown, np.nan),
+        "rr_note": notes,
+    })
 
 
 def placebo_rank_p(t: np.ndarray, cell: np.ndarray, is_placebo: np.ndarray) -> np.ndarray:
@@ -685,14 +969,6 @@ def placebo_rank_p(t: np.ndarray, cell: np.ndarray, is_placebo: np.ndarray) -> n
             if len(others):
                 out[i] = (1 + (np.abs(t[others]) >= abs(t[i])).sum()) / (1 + len(others))
     return out
-
-
-def _calibrated_trend_p(trend: Changes, cell: np.ndarray, is_placebo: np.ndarray) -> np.ndarray:
-    """p-values of the pre-window share trends with the same placebo calibration as the relative ratios."""
-    d = np.where(np.isfinite(trend.log_ratio), trend.log_ratio, np.nan)
-    var, df, n_pl = placebo_variance(d, trend.scale**2 * trend.var, cell, is_placebo, df_v=trend.df)
-    with np.errstate(invalid="ignore"):
-        return np.where(n_pl >= MIN_PLACEBOS, t_pvalues(d / np.sqrt(var), df), trend.p())
 
 
 ROBUST_COLUMNS = ["rel_loo_low", "rel_loo_high", "relative_ratio_baseline", "relative_ratio_transit", "transit_ratio",

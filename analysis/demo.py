@@ -10,7 +10,11 @@ Russia, every partner of the baseline and transit comparison sets
 (:data:`analysis.countries.COMPARISON_PARTNERS`,
 :data:`analysis.countries.TRANSIT_PARTNERS`), Germany and India, for every
 registry code (HS 2017 codes before 2022, HS 2022 codes from 2022, as China
-reports), plus Belarus's own mirror imports from China for 2017-2021.
+reports), plus Belarus's own mirror imports from China for 2017-2021, and the
+supplier side (:mod:`analysis.demo_suppliers`): other reporters' exports to
+Belarus, Belarus's imports from them to 2021 and two transit routes to
+Russia, whose planted truth is :func:`supplier_truth` (per group) and
+:func:`supplier_effects` (per supplier).
 Texture: level differences by partner and family, trends, Chinese New Year
 seasonality, AR(1) noise, months with no record when a flow is small
 (Comtrade omits empty cells), quantities in kg.
@@ -47,6 +51,9 @@ import pandas as pd
 
 from . import registry
 from .countries import COMPARISON_PARTNERS, TRANSIT_PARTNERS
+from .demo_suppliers import supplier_effects as supplier_effects  # the supplier-side truth, re-exported
+from .demo_suppliers import supplier_records
+from .demo_suppliers import supplier_truth as supplier_truth
 from .schema import FIELDS
 
 SEED = 20220224
@@ -158,7 +165,9 @@ def ground_truth() -> pd.DataFrame:
     beside the originals would do to the totals for duplicate_edition; 1 (the
     value unchanged) for estimated_weight. ``end`` is empty for effects that
     last to the end. ``partner_code`` 0 means every partner (a reporter-wide
-    effect), ``family_id`` ``"*"`` every family the ``note`` names.
+    effect), ``family_id`` ``"*"`` every family the ``note`` names. The effects
+    on the other suppliers of Belarus (shares, sanctions, substitution) are in
+    :func:`supplier_truth` and :func:`supplier_effects`.
     """
     rows = [
         {"effect_id": i + 1, "kind": k, "reporter_code": BELARUS if k == "mirror_gap" else REPORTER,
@@ -360,14 +369,15 @@ def _mirror(value: np.ndarray, fams: pd.DataFrame, t: pd.DatetimeIndex, rng: np.
     return pd.concat(parts, ignore_index=True)
 
 
-def _to_schema(rec: pd.DataFrame, t: pd.DatetimeIndex, *, reporter: int, partner: np.ndarray, flow: str,
-               editions: np.ndarray, kg: np.ndarray | None, original: np.ndarray | bool = True,
+def _to_schema(rec: pd.DataFrame, t: pd.DatetimeIndex, *, reporter: int | np.ndarray, partner: np.ndarray,
+               flow: str, editions: np.ndarray, kg: np.ndarray | None, original: np.ndarray | bool = True,
                estimated: np.ndarray | bool = False) -> pd.DataFrame:
     areas = registry.areas().set_index("code")
     desc = registry.load_registry().descriptions.set_index("code")["description"]
     n = len(rec)
     ti = rec["t"].to_numpy()
     when = t[ti]
+    r_codes, r_uniq = pd.factorize(np.broadcast_to(np.asarray(reporter), (n,)))
     p_codes, p_uniq = pd.factorize(partner)
     c_codes, c_uniq = pd.factorize(rec["code"])
     e_codes, e_uniq = pd.factorize(editions)
@@ -376,8 +386,8 @@ def _to_schema(rec: pd.DataFrame, t: pd.DatetimeIndex, *, reporter: int, partner
     cols: dict[str, object] = {
         "typeCode": "C", "freqCode": "M", "refPeriodId": (when.year * 10000 + when.month * 100 + 1).to_numpy(),
         "refYear": when.year.to_numpy(), "refMonth": when.month.to_numpy(), "period": period,
-        "reporterCode": reporter, "reporterISO": areas.loc[reporter, "iso3"],
-        "reporterDesc": areas.loc[reporter, "name"],
+        "reporterCode": reporter, "reporterISO": (areas.loc[r_uniq, "iso3"].to_numpy(), r_codes),
+        "reporterDesc": (areas.loc[r_uniq, "name"].to_numpy(), r_codes),
         "flowCode": flow, "flowDesc": "Export" if flow == "X" else "Import",
         "partnerCode": partner, "partnerISO": (areas.loc[p_uniq, "iso3"].to_numpy(), p_codes),
         "partnerDesc": (areas.loc[p_uniq, "name"].to_numpy(), p_codes),
@@ -431,7 +441,8 @@ def _generate(seed: int) -> pd.DataFrame:
     mirror = _mirror(monthly, fams, t, rng)
     imports = _to_schema(mirror, t, reporter=BELARUS, partner=np.full(len(mirror), REPORTER), flow="M",
                          editions=np.full(len(mirror), "H5"), kg=None)
-    panel = pd.concat([exports, imports], ignore_index=True)
+    suppliers = supplier_records(exports, fams, t, seed)  # other reporters' exports to Belarus: demo_suppliers
+    panel = pd.concat([exports, imports, suppliers], ignore_index=True)
     panel.attrs["synthetic"] = True
     return panel
 

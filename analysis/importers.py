@@ -18,7 +18,14 @@ Comtrade fields ignoring case; other columns are ignored except ``synthetic``
 (so an exported synthetic panel stays labelled). Mixed HS editions are kept as
 reported: ``classificationCode`` is never rewritten.
 
-A broken file raises :class:`FileImportError` naming the file and the problem.
+Every record is checked by :func:`analysis.validation.validate_records`
+(areas, HS editions, periods, plausible values, duplicates) after the schema's
+coercion. A gzip file may expand to at most ``max_expanded`` bytes (default
+:data:`MAX_EXPANDED`), counted while it is streamed, so a gzip bomb is refused
+without being held in memory.
+
+A broken file raises :class:`FileImportError` naming the file and the problem
+(and the row and field for a bad record).
 :func:`import_files` reads and validates every file before it writes any, so a
 bad file in a batch means nothing is imported. Each good file becomes one
 chunk (source ``import:<file name>``, endpoint ``file``, query ``{file,
@@ -39,14 +46,22 @@ from typing import Literal
 import pandas as pd
 
 from .errors import InputError, TradeflowsError
-from .schema import FIELDS, SchemaError, coerce_records, empty_records
+from .schema import FIELDS, SchemaError, coerce_records, empty_records, frame_of_json_records
 from .store import Store
+from .study import check_choice
+from .validation import Duplicates, validate_records
 
 SUMMARY_COLUMNS = ["file", "format", "rows", "chunk_id", "status", "note"]
 """Columns of :func:`import_files`'s summary; status is ``imported`` or ``unchanged`` (already stored)."""
 
 API_CAPS = (500, 100_000)
 """Record limits of the preview and the keyed data endpoints: an answer of exactly this size may be cut."""
+
+MAX_EXPANDED = 512 * 2**20
+"""Default cap on what a gzip file may expand to (512 MiB of text, several times a large Comtrade bulk file of
+one reporter and period); decompression stops as soon as it is passed, so a 1 GB bomb costs at most this."""
+
+_GUNZIP_BLOCK = 2**20
 
 _FIELD_BY_LOWER = {name.lower(): name for name in FIELDS}
 _SHOWN = {"utf-8-sig": "UTF-8", "cp1252": "cp1252", "utf-16": "UTF-16"}
@@ -80,14 +95,26 @@ def _read_bytes(path: Path, name: str) -> bytes:
         raise _fail(name, f"cannot be read ({exc.strerror or exc})") from None
 
 
-def _gunzip(raw: bytes, name: str) -> bytes:
+def _gunzip(raw: bytes, name: str, limit: int) -> bytearray:
+    """The decompressed bytes of a gzip file (all members), streamed and refused beyond ``limit`` bytes."""
+    out = bytearray()
     try:
-        return gzip.decompress(raw)
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+            while block := stream.read(_GUNZIP_BLOCK):
+                out += block
+                if len(out) > limit:
+                    raise _fail(name, f"expands to more than {limit:,} bytes (the cap on decompressed size; "
+                                      "pass a larger max_expanded if the file is genuine)")
     except (OSError, EOFError, zlib.error) as exc:
         raise _fail(name, f"truncated or damaged gzip file ({exc})") from None
+    return out
 
 
-def _decode(raw: bytes, name: str) -> str:
+def _blank(raw: bytes | bytearray) -> bool:
+    return not raw or raw.isspace()
+
+
+def _decode(raw: bytes | bytearray, name: str) -> str:
     """UTF-16 if it has a BOM; UTF-8 (BOM stripped) if the bytes are valid UTF-8; else cp1252."""
     if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
         encodings = ["utf-16"]
@@ -140,23 +167,53 @@ def _parse_delimited(text: str, sep: str, name: str) -> pd.DataFrame:
 
 
 def _check_last_row(text: str, sep: str, quoting: Literal[0, 3], n_fields: int, name: str) -> None:
-    """Refuse a file cut inside its last row (pandas would fill the missing fields with nothing)."""
+    """Refuse a file cut inside its last row (pandas would fill the missing fields with nothing).
+
+    A complete file ends with a line break (Comtrade+ exports, bulk files and
+    pandas all write one); without it the last row may be cut anywhere, even
+    inside a number, which no count of fields can tell. The last row is also
+    cut when it has fewer fields than the header, or when the rows before it
+    end with a trailing separator (Comtrade+ exports) and it does not.
+    """
     tail = text.rstrip("\r\n")
-    last = tail[tail.rfind("\n") + 1:]
-    if not last or tail.find("\n") < 0:
+    if tail.find("\n") < 0:
         return
-    fields = next(csv.reader([last], delimiter=sep, quoting=quoting), [])
+    if not text.endswith(("\n", "\r")):
+        raise _fail(name, "truncated: the last row may be cut (the file does not end with a line break); "
+                          "re-download it, or add the line break if the file is complete")
+    start = tail.rfind("\n") + 1
+    last = tail[start:]
+    before = tail[tail.rfind("\n", 0, start - 1) + 1:start - 1].rstrip("\r")
+    try:
+        fields = next(csv.reader([last], delimiter=sep, quoting=quoting), [])
+        previous = next(csv.reader([before], delimiter=sep, quoting=quoting), [])
+    except csv.Error:  # a field longer than the csv module's limit (131,072 characters): count unquoted fields
+        if quoting != csv.QUOTE_NONE:
+            return
+        fields, previous = last.split(sep), before.split(sep)
+    trailing = len(previous) == n_fields + 1 and previous[-1] == ""
     if fields and fields[-1] == "" and len(fields) == n_fields + 1:
         fields = fields[:-1]  # the trailing comma of Comtrade+ exports
+    elif trailing and len(fields) == n_fields:
+        raise _fail(name, "truncated: the last row lacks the trailing separator every other row has "
+                          f"(its field {n_fields} is cut)")
     if len(fields) < n_fields:
         raise _fail(name, f"truncated: the last row has {len(fields)} of {n_fields} fields")
 
 
+def _not_json_constant(token: str) -> float:
+    raise ValueError(f"{token} is not a JSON value")
+
+
 def _parse_json(text: str, name: str) -> tuple[pd.DataFrame | None, str]:
     try:
-        body = json.loads(text)
+        body = json.loads(text, parse_constant=_not_json_constant)
     except json.JSONDecodeError as exc:
         raise _fail(name, f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise _fail(name, "malformed JSON: nested too deeply to be Comtrade data") from None
+    except ValueError as exc:  # NaN/Infinity tokens, integers longer than Python's digit limit
+        raise _fail(name, f"malformed JSON: {str(exc).split(';')[0]}") from None
     note = ""
     if isinstance(body, dict):
         error = body.get("error")
@@ -169,6 +226,8 @@ def _parse_json(text: str, name: str) -> tuple[pd.DataFrame | None, str]:
         if isinstance(data, dict):
             raise _fail(name, f"a count answer, not data (countOnly: count={body.get('count')})")
         count = body.get("count")
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
+            raise _fail(name, f"the envelope's count {count!r} is not a number of records")
         if isinstance(data, list) and isinstance(count, int) and count != len(data):
             raise _fail(name, f"the envelope says count={count} but holds {len(data)} records: a cut answer")
     elif isinstance(body, list):
@@ -181,7 +240,10 @@ def _parse_json(text: str, name: str) -> tuple[pd.DataFrame | None, str]:
         raise _fail(name, "'data' holds something other than records (JSON objects)")
     if len(data) in API_CAPS:
         note = f"exactly {len(data)} records, an API limit: the answer may be cut"
-    return (pd.DataFrame.from_records(data) if data else None), note
+    try:
+        return (frame_of_json_records(data, name) if data else None), note
+    except SchemaError as exc:
+        raise FileImportError(str(exc)) from None
 
 
 def _file_query(path: Path, raw: bytes) -> dict[str, str]:
@@ -189,19 +251,21 @@ def _file_query(path: Path, raw: bytes) -> dict[str, str]:
     return {"file": path.name, "sha256": hashlib.sha256(raw).hexdigest()}
 
 
-def _parse(path: Path, raw: bytes | None = None) -> _Parsed:
+def _parse(path: Path, raw: bytes | None = None, *, duplicates: Duplicates = "error",
+           max_expanded: int = MAX_EXPANDED) -> _Parsed:
     name = str(path)
-    raw = _read_bytes(path, name) if raw is None else raw
-    if not raw.strip():
+    data: bytes | bytearray = _read_bytes(path, name) if raw is None else raw
+    if _blank(data):
         raise _fail(name, "empty file")
     suffix = ""
-    if raw[:2] == b"\x1f\x8b":
-        raw, suffix = _gunzip(raw, name), ".gz"
-        if not raw.strip():
+    if data[:2] == b"\x1f\x8b":
+        data, suffix = _gunzip(bytes(data), name, max_expanded), ".gz"
+        if _blank(data):
             raise _fail(name, "empty file inside the gzip")
-    if raw[:4] == b"PK\x03\x04":
+    if data[:4] == b"PK\x03\x04":
         raise _fail(name, "a ZIP archive or Excel workbook: unzip it, or export CSV from the Comtrade+ website")
-    text = _decode(raw, name)
+    text = _decode(data, name)
+    del data
     note = ""
     first = text.lstrip()[:1]
     if first in ("{", "["):
@@ -220,34 +284,52 @@ def _parse(path: Path, raw: bytes | None = None) -> _Parsed:
         if frame is None:
             records = empty_records()
         else:
-            records = coerce_records(_fix_columns(frame), source=name)
+            records = validate_records(coerce_records(_fix_columns(frame), source=name), source=name,
+                                       duplicates=duplicates)
     except SchemaError as exc:
         message = str(exc)
         raise FileImportError(message if message.startswith(name) else f"{name}: {message}") from None
+    dropped = int(records.attrs.get("duplicates_dropped", 0))
+    if dropped:
+        how = "exact copies" if duplicates == "error" else f"copies and conflicts, kept the {duplicates}"
+        note = "; ".join(filter(None, [note, f"{dropped} duplicate record(s) dropped ({how})"]))
     return _Parsed(path, records, fmt + suffix, note)
 
 
-def read_file(path: str | Path) -> pd.DataFrame:
+def read_file(path: str | Path, *, duplicates: Duplicates = "error", max_expanded: int = MAX_EXPANDED
+              ) -> pd.DataFrame:
     """The records of one Comtrade file as a tidy record frame (not stored); the format is in
-    ``attrs["format"]``. Raises FileImportError naming the file and the problem."""
-    parsed = _parse(Path(path))
+    ``attrs["format"]``. ``duplicates`` says what to do with two different records of one cell
+    (``"error"``, ``"first"``, ``"last"``); ``max_expanded`` caps a gzip file's decompressed bytes.
+    Raises FileImportError naming the file and the problem."""
+    _check_options(duplicates, max_expanded)
+    parsed = _parse(Path(path), duplicates=duplicates, max_expanded=max_expanded)
     frame = parsed.records
     frame.attrs["format"] = parsed.format
     return frame
 
 
-def import_files(paths: list[str | Path], store: Store | None = None) -> pd.DataFrame:
+def _check_options(duplicates: Duplicates, max_expanded: int) -> None:
+    check_choice(duplicates, Duplicates, "duplicates")
+    if isinstance(max_expanded, bool) or not isinstance(max_expanded, int) or max_expanded < 1:
+        raise InputError(f"max_expanded must be a positive number of bytes, not {max_expanded!r}")
+
+
+def import_files(paths: list[str | Path], store: Store | None = None, *, duplicates: Duplicates = "error",
+                 max_expanded: int = MAX_EXPANDED) -> pd.DataFrame:
     """Import files into ``store`` (default: :class:`Store`()); one summary row per file (``SUMMARY_COLUMNS``).
 
     Every new file is read and validated before anything is written: if one
     is broken, FileImportError names each broken file and nothing is imported.
     A file already in the store (same name and bytes, checksum intact) is not
-    parsed again and is reported ``unchanged``.
+    parsed again and is reported ``unchanged``. ``duplicates`` and
+    ``max_expanded`` are those of :func:`read_file`.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
     if not paths:
         raise InputError("no files to import")
+    _check_options(duplicates, max_expanded)
     store = store if store is not None else Store()
     plan: list[tuple[Path, dict[str, str], _Parsed | None]] = []
     errors: list[str] = []
@@ -256,7 +338,8 @@ def import_files(paths: list[str | Path], store: Store | None = None) -> pd.Data
             raw = _read_bytes(path, str(path))
             query = _file_query(path, raw)
             stored = store.has_chunk(Store.chunk_id(query))
-            plan.append((path, query, None if stored else _parse(path, raw)))
+            parsed = None if stored else _parse(path, raw, duplicates=duplicates, max_expanded=max_expanded)
+            plan.append((path, query, parsed))
         except FileImportError as exc:
             errors.append(str(exc))
     if errors:

@@ -11,7 +11,10 @@ holds everything the report draws.
 Written to ``out`` (a folder built beside its destination and swapped in
 when complete, see :mod:`analysis._io`): compare.csv, findings.csv,
 families.csv, did_family.csv, event_study.csv, triple_diff.csv and
-config.json (the study, methods, versions, the synthetic flag).
+config.json (the study, methods, versions, the synthetic flag); when the data
+hold other reporters' exports to the focal partner, also suppliers.csv,
+reporter_share.csv, substitution.csv, routes.csv, mirror.csv and
+supplier_caveats.csv (:mod:`analysis.suppliers`).
 """
 from __future__ import annotations
 
@@ -33,12 +36,19 @@ from .results import AnalysisConfig, AnalysisResult, AnomalyConfig, AnomalyResul
 from .schema import is_synthetic
 from .series import SERIES_COLUMNS, build_series
 from .study import Countries, Study, StudyArgs
+from .suppliers import SUPPLIER_FILES, has_supplier_data, who_supplies
 
 FAMILY_COLUMNS = ["family", "name", "group", "kind", "h5_codes", "h6_codes", "changed_content", "changed_note"]
 OUTPUT_FILES = ("compare.csv", "findings.csv", "families.csv", "did_family.csv", "event_study.csv",
-                "triple_diff.csv", "config.json")
-INFERENCE = ("relative ratios, event study and triple difference: placebo-calibrated (HAC variance plus the spread "
-             "of comparison partners' placebo estimates); ratio: PPML with Newey-West HAC and a fixed-b reference")
+                "triple_diff.csv", *SUPPLIER_FILES, "config.json")
+"""Every file analyze writes; the supplier files only when the data hold other reporters' exports to the focal
+partner (the demo panel does)."""
+INFERENCE = ("relative ratios, event study and triple difference: studentized placebo calibration (HAC variances "
+             "moderated over partners and families, each partner's in-time placebo scale, the comparison partners' "
+             "placebo spread shrunk toward the spread over families, Welch-Satterthwaite degrees of freedom; "
+             "vanished placebos kept at a bounded value), with honest bounds (relative magnitudes) in place of a "
+             "pre-test; ratio: PPML with Newey-West HAC and a fixed-b reference (annual: quasi-Poisson, t on years "
+             "- 2 df)")
 
 
 def _as_series(data: pd.DataFrame, study: Study) -> pd.DataFrame:
@@ -118,8 +128,11 @@ def analyze(data: pd.DataFrame, study: Study | None = None, *, out: str | os.Pat
 
     config = AnalysisConfig(alpha=alpha, q_scope=q_scope, cross_check=cross_check, anomalies=finder, did=did_note,
                             inference=INFERENCE, versions=_versions())
+    t0 = time.perf_counter()
+    suppliers = who_supplies(data, s, series=series) if has_supplier_data(data, s) else None  # analysis.suppliers
+    timings["suppliers"] = time.perf_counter() - t0
     result = AnalysisResult(series, comparison, diffindiff, found, families_table(s.select(series)), bands, s,
-                            config, synthetic, timings)
+                            config, synthetic, timings, suppliers=suppliers)
     if out is not None:
         t0 = time.perf_counter()
         result.out = result.write(out)

@@ -17,13 +17,16 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from ._io import atomic_write, staged_dir
 from .study import Study
+
+if TYPE_CHECKING:
+    from .suppliers import SuppliersResult
 
 QScope = Literal["partner", "all"]
 """Benjamini-Hochberg over each partner's families (``partner``) or over every row (``all``)."""
@@ -311,6 +314,9 @@ class AnalysisResult(_Result):
     counterfactual ``bands`` of the strongest counterfactual findings (for
     the report's charts). The tables are also attributes: ``compare``,
     ``findings``, ``did_family``, ``event_study``, ``triple_diff``.
+    ``suppliers`` (:class:`~analysis.suppliers.SuppliersResult`): who
+    supplies the focal partner, when the data hold other reporters' exports
+    to it (else None); its tables are written with the others.
     """
 
     series: pd.DataFrame
@@ -324,6 +330,7 @@ class AnalysisResult(_Result):
     synthetic: bool
     timings: dict[str, float] = field(default_factory=dict)
     out: Path | None = None
+    suppliers: SuppliersResult | None = None
     title = "Analysis"
     sort_note = "focal partner's families, smallest relative q-value first"
 
@@ -359,7 +366,8 @@ class AnalysisResult(_Result):
     def tables(self) -> dict[str, pd.DataFrame]:
         return {"compare.csv": self.compare, "findings.csv": self.findings, "families.csv": self.families,
                 "did_family.csv": self.did_family, "event_study.csv": self.event_study,
-                "triple_diff.csv": self.triple_diff}
+                "triple_diff.csv": self.triple_diff,
+                **(self.suppliers.tables() if self.suppliers is not None else {})}
 
     def config_dict(self) -> dict[str, Any]:
         return {**self.study.to_dict(), **asdict(self.comparison.config), **asdict(self.config),
@@ -369,6 +377,8 @@ class AnalysisResult(_Result):
         parts = [self.comparison.tidy(), self.anomalies.tidy()]
         if self.diffindiff is not None:
             parts.insert(1, self.diffindiff.tidy())
+        if self.suppliers is not None:
+            parts.append(self.suppliers.tidy())
         return pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
 
     def _repr_html_(self) -> str:

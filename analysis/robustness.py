@@ -73,8 +73,12 @@ fragile when its direction (R > 1: a rise, R < 1: a fall) is not robust:
    already holds 1, or there is none, an alternative counts when it lies at
    1 or on the other side of it (the point estimate's direction flips);
 3. R == 1 (no direction), or the focal partner traded in fewer than
-   :data:`MIN_ACTIVE_MONTHS` pre-window months (the ratio rests on a few
-   shipments).
+   :data:`~analysis.comparison.MIN_ACTIVE` pre-window months (3; years: 2) (the ratio rests on a few
+   shipments);
+4. for an established finding, the breakdown M of its honest bounds
+   (``rr_breakdown`` of ``main``, :func:`analysis.comparison.honest_bounds`)
+   is below 1: a departure from parallel trends after the break no larger
+   than the largest year-to-year change before it would explain it.
 
 An alternative that cannot be estimated (NaN) does not count either way; the
 note says so. ``fragile_why`` names each reason with its number (``without
@@ -84,7 +88,7 @@ no finding) and says so in ``note``.
 **No absurd numbers.** Every ratio here is NaN, with the reason in ``note``,
 where it is not estimable: no pre-period trade to the focal partner, a
 comparison series with no trade before or after, or one (or the focal
-partner's pre-window) with fewer than :data:`MIN_ACTIVE_MONTHS` non-zero
+partner's pre-window) with fewer than :data:`~analysis.comparison.MIN_ACTIVE` non-zero
 months (a ratio over a few dollars of lumpy trade can reach 1e6 and means
 nothing). A focal partner with no post-window trade has ratio 0. Never inf.
 """
@@ -97,6 +101,7 @@ import pandas as pd
 from scipy import optimize
 
 from .comparison import (
+    MIN_ACTIVE,
     MIN_PLACEBOS,
     Design,
     StudyPanel,
@@ -104,20 +109,18 @@ from .comparison import (
     check_alpha,
     compare_panel,
     level_changes,
+    min_active,
     share_changes,
 )
 from .countries import area_name, comparison_sets
 from .errors import InputError
 
-__all__ = ["robustness", "synth_weights", "SynthFit", "MIN_SET_PARTNERS", "MIN_SYNTH_FAMILIES",
-           "MIN_ACTIVE_MONTHS"]
+__all__ = ["robustness", "synth_weights", "SynthFit", "MIN_SET_PARTNERS", "MIN_SYNTH_FAMILIES", "MIN_ACTIVE"]
 
 MIN_SET_PARTNERS = MIN_PLACEBOS
 """Fewest partners of a named set in the data for its pooled relative ratio (fewer: one partner's own story)."""
 MIN_SYNTH_FAMILIES = 3
 """Fewest families with pre-period trade for a group's own synthetic-control weights (else its kind's)."""
-MIN_ACTIVE_MONTHS = 3
-"""Fewest non-zero months in a window for a series to enter a ratio (see the module docstring)."""
 
 
 # ------------------------------------------------------------ estimates --
@@ -136,8 +139,10 @@ def _active(Y: np.ndarray, design: Design) -> tuple[np.ndarray, np.ndarray]:
     return Yd[:, ~post].sum(axis=1), Yd[:, post].sum(axis=1)
 
 
-def _relative(y: np.ndarray, c: np.ndarray, design: Design, what: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """share_changes of y against c, NaN with a reason where not estimable: (log ratio, HAC var, reasons)."""
+def _relative(y: np.ndarray, c: np.ndarray, design: Design, what: str, need: int
+              ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """share_changes of y against c, NaN with a reason where not estimable (fewer than ``need`` periods with
+    trade in a window, see :data:`analysis.comparison.MIN_ACTIVE`): (log ratio, HAC var, reasons)."""
     ch = share_changes(y, c, design)
     d, v = ch.log_ratio.copy(), ch.var.copy()
     y_pre, _ = _active(y, design)
@@ -148,10 +153,10 @@ def _relative(y: np.ndarray, c: np.ndarray, design: Design, what: str) -> tuple[
             why = "no pre-period trade to the focal partner"
         elif c_pre[i] == 0 or c_post[i] == 0:
             why = f"{what}: no {'pre' if c_pre[i] == 0 else 'post'}-period trade"
-        elif y_pre[i] < MIN_ACTIVE_MONTHS:
-            why = f"focal partner traded in only {y_pre[i]} pre-period month(s)"
-        elif min(c_pre[i], c_post[i]) < MIN_ACTIVE_MONTHS:
-            why = f"{what}: trade in only {min(c_pre[i], c_post[i])} month(s) of a window"
+        elif y_pre[i] < need:
+            why = f"focal partner traded in only {y_pre[i]} pre-period {design.period_word}(s)"
+        elif min(c_pre[i], c_post[i]) < need:
+            why = f"{what}: trade in only {min(c_pre[i], c_post[i])} {design.period_word}(s) of a window"
         elif np.isnan(d[i]) or np.isposinf(d[i]):
             why = f"{what}: not estimable"
         else:
@@ -266,13 +271,14 @@ def synth_weights(panel: StudyPanel) -> SynthFit:
 # --------------------------------------------------------------- the table --
 
 def _main_estimates(panel: StudyPanel, alpha: float, main: pd.DataFrame | None
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(R, L, H) per family: the focal rows of ``main`` (the compare table), else of compare run here."""
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(R, L, H, breakdown M of the honest bounds) per family: the focal rows of ``main`` (the compare table),
+    else of compare run here (breakdown NaN where ``main`` has no ``rr_breakdown``)."""
     fams = panel.families["family"]
     F = len(fams)
     if main is None:
         if panel.focal not in set(panel.partners.tolist()):
-            return np.full(F, np.nan), np.full(F, np.nan), np.full(F, np.nan)
+            return np.full(F, np.nan), np.full(F, np.nan), np.full(F, np.nan), np.full(F, np.nan)
         main = compare_panel(panel, partners=[panel.focal], alpha=alpha).table
     m = main
     if "partner_code" in m.columns:
@@ -282,7 +288,8 @@ def _main_estimates(panel: StudyPanel, alpha: float, main: pd.DataFrame | None
         raise InputError(f"main estimates lack column(s) {missing} (pass the compare table)")
     m = m.drop_duplicates("family").set_index("family")
     R, L, H = (m[c].reindex(fams).to_numpy(float) for c in ("relative_ratio", "relative_low", "relative_high"))
-    return R, L, H
+    B = m["rr_breakdown"].reindex(fams).to_numpy(float) if "rr_breakdown" in m.columns else np.full(F, np.nan)
+    return R, L, H, B
 
 
 def _fmt(x: float) -> str:
@@ -306,6 +313,7 @@ def robustness(panel: StudyPanel, *, alpha: float = 0.05, main: pd.DataFrame | N
     """
     check_alpha(alpha)
     design = before_after_design(panel)
+    need = min_active(panel)
     study = panel.study
     F, T = len(panel.families), panel.Y.shape[2]
     in_data = set(panel.partners.tolist())
@@ -322,10 +330,10 @@ def robustness(panel: StudyPanel, *, alpha: float = 0.05, main: pd.DataFrame | N
     csum = panel.control_sum()
 
     # the study's own relative ratio (point estimate; its interval only when main is not given)
-    _, _, why_main = _relative(y, csum, design, "comparison partners")
+    _, _, why_main = _relative(y, csum, design, "comparison partners", need)
     if K == 0:
         why_main = ["no comparison partners in the data"] * F
-    R, L, H = _main_estimates(panel, alpha, main)
+    R, L, H, B = _main_estimates(panel, alpha, main)
     for f in range(F):
         if why_main[f]:
             notes[f].append(f"relative ratio: {why_main[f]}")
@@ -339,7 +347,7 @@ def robustness(panel: StudyPanel, *, alpha: float = 0.05, main: pd.DataFrame | N
         ci = panel.index_of(controls)
         c_loo = np.maximum(csum[None] - panel.Y[ci], 0.0).reshape(-1, T)  # (K*F, T), partner-major
         y_loo = np.tile(y, (K, 1))
-        d_loo, _, _ = _relative(y_loo, c_loo, design, "comparison partners less one")
+        d_loo, _, _ = _relative(y_loo, c_loo, design, "comparison partners less one", need)
         r_loo = _ratio(d_loo).reshape(K, F)
         ok = np.isfinite(r_loo)
         n_loo = ok.sum(axis=0)
@@ -377,7 +385,7 @@ def robustness(panel: StudyPanel, *, alpha: float = 0.05, main: pd.DataFrame | N
                                 f"(fewer than {MIN_SET_PARTNERS}): no ratio")
             continue
         c_set = panel.Y[panel.index_of(present)].sum(axis=0)
-        d_set, _, why = _relative(y, c_set, design, f"set {key}")
+        d_set, _, why = _relative(y, c_set, design, f"set {key}", need)
         out[col] = _ratio(d_set)
         for f in range(F):
             if why[f] and not why_main[f]:
@@ -389,12 +397,12 @@ def robustness(panel: StudyPanel, *, alpha: float = 0.05, main: pd.DataFrame | N
         c_tr = panel.Y[panel.index_of(transit)].sum(axis=0)
         tr = level_changes(c_tr, design)
         t_pre, t_post = _active(c_tr, design)
-        sparse = (t_pre < MIN_ACTIVE_MONTHS) | ((t_post < MIN_ACTIVE_MONTHS) & (t_post > 0))
+        sparse = (t_pre < need) | ((t_post < need) & (t_post > 0))
         transit_ratio = np.where(sparse, np.nan, _ratio(tr.log_ratio))
         for f in np.flatnonzero(sparse).tolist():
             notes[f].append("transit partners: no pre-period trade: no transit_ratio" if t_pre[f] == 0 else
-                            f"transit partners: trade in only {min(t_pre[f], t_post[f])} month(s) of a window: "
-                            "no transit_ratio")
+                            f"transit partners: trade in only {min(t_pre[f], t_post[f])} {design.period_word}(s) of "
+                            "a window: no transit_ratio")
     else:
         transit_ratio = np.full(F, np.nan)
         for n in notes:
@@ -411,7 +419,7 @@ def robustness(panel: StudyPanel, *, alpha: float = 0.05, main: pd.DataFrame | N
         with np.errstate(invalid="ignore", divide="ignore"):
             scaled = np.where(has, w / np.where(has, mean_pre, 1.0), 0.0)
         c_syn = np.einsum("fk,kft->ft", scaled, panel.Y[ci])
-        d_syn, _, why = _relative(y, c_syn, design, "synthetic control")
+        d_syn, _, why = _relative(y, c_syn, design, "synthetic control", need)
         dropped = 1.0 - np.where(np.isfinite(sf.weights), np.where(has, sf.weights, 0.0), np.nan).sum(axis=1)
         for f in range(F):
             if why[f] and not why_main[f]:
@@ -470,8 +478,11 @@ def robustness(panel: StudyPanel, *, alpha: float = 0.05, main: pd.DataFrame | N
                     label = ("synthetic control" if col == "relative_ratio_synth"
                              else f"against {col.removeprefix('relative_ratio_')}")
                     reasons.append(f"{label}: {_fmt(a)}{extra}")
-        if 0 < y_pre_active[f] < MIN_ACTIVE_MONTHS:
-            reasons.append(f"focal partner traded in only {y_pre_active[f]} pre-period month(s)")
+        if 0 < y_pre_active[f] < need:
+            reasons.append(f"focal partner traded in only {y_pre_active[f]} pre-period {design.period_word}(s)")
+        if has_int and (L[f] > 1 or H[f] < 1) and B[f] < 1:
+            reasons.append(f"honest bounds: breakdown M {B[f]:.2f} < 1 (a departure from parallel trends as large as "
+                           "one seen before the break would explain it)")
         fragile[f] = bool(reasons)
         fragile_why[f] = "; ".join(reasons)
     out["fragile"] = fragile

@@ -9,6 +9,13 @@ ends in :func:`coerce_records`, which returns the *tidy record frame*:
 - ``synthetic``: True for rows of the generated demo panel, so every table,
   figure and report made from them can say so.
 
+Coercion refuses what cannot be a value of its field (text in a number,
+infinity, a whole number beyond :data:`INT_LIMIT`, a JSON object, text that
+is not valid Unicode), naming the row and the field; whether a well-typed
+record is plausible (areas, editions, dates, value ranges, duplicates) is
+:func:`analysis.validation.validate_records`'s question, asked by every
+importer and the fetch.
+
 Comtrade conventions kept as they are: exports fill ``fobvalue``, imports
 ``cifvalue``, and ``primaryValue`` is whichever is filled; ``refMonth`` is 52
 in annual data; partner World is code 0 (``W00``); ``qtyUnitCode`` -1 means no
@@ -63,47 +70,127 @@ KEY = ["typeCode", "freqCode", "period", "reporterCode", "flowCode", "partnerCod
 _PERIOD = {"A": re.compile(r"^\d{4}$"), "M": re.compile(r"^\d{6}$")}
 _TRUE = {"true", "1", "t", "yes", "y"}
 _FALSE = {"false", "0", "f", "no", "n"}
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class SchemaError(TradeflowsError, ValueError):
     """Records that do not fit the Comtrade schema (missing field, bad value)."""
 
 
+INT_LIMIT = 2**53
+"""Largest magnitude of an integer field: beyond it float64 (how JSON and CSV numbers are parsed) is not exact.
+No Comtrade integer field comes near it; ``reporterCode`` "1e20" or 2**63 is refused, never wrapped around."""
+
+
+def first_row(mask: pd.Series | np.ndarray) -> int:
+    """1-based row number of the first True of ``mask`` (rows count records in file order, the header is not a row)."""
+    return int(np.flatnonzero(np.asarray(mask, dtype=bool))[0]) + 1
+
+
+def number_text(value: float) -> str:
+    """A number as messages show it: up to 15 significant digits, no float noise (``31499887711``, ``1e+30``)."""
+    return f"{value:.15g}"
+
+
+def _bad(mask: pd.Series, name: str, problem: str) -> SchemaError:
+    return SchemaError(f"row {first_row(mask)}, field {name}: {problem}")
+
+
 def _to_bool(s: pd.Series, name: str) -> pd.Series:
     if s.dtype == bool or str(s.dtype) == "boolean":
         return s.astype(BOOL)
-    text = s.astype("string").str.strip().str.lower()
+    text = _as_text(s, name).str.strip().str.lower()
     out = pd.Series(pd.NA, index=s.index, dtype=BOOL)
     out[text.isin(_TRUE)] = True
     out[text.isin(_FALSE)] = False
     bad = text.notna() & (text != "") & ~text.isin(_TRUE | _FALSE)
     if bad.any():
-        raise SchemaError(f"field {name}: not a boolean: {text[bad].iloc[0]!r}")
+        raise _bad(bad, name, f"not a boolean: {text[bad].iloc[0]!r}")
     return out
 
 
-def _to_number(s: pd.Series, name: str, dtype: str) -> pd.Series:
-    if s.dtype == object or str(s.dtype).startswith(("str", "string")):
-        try:  # fast path: Arrow parses clean numeric text in one pass
-            cast = pc.cast(pa.array(s.array, type=pa.string(), from_pandas=True), pa.float64())
-            return _to_number(pd.Series(cast.to_numpy(zero_copy_only=False), index=s.index), name, dtype)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError):
-            s = s.astype("string").str.strip().replace("", pd.NA)
-    num = pd.to_numeric(s, errors="coerce")
-    bad = num.isna() & s.notna()
+def _as_text(s: pd.Series, name: str) -> pd.Series:
+    """``s`` as a string Series; a value that is no valid Unicode (a lone surrogate from JSON) is refused."""
+    if s.dtype == object:
+        nested = s.map(lambda v: isinstance(v, (dict, list)))
+        if nested.any():
+            raise _bad(nested, name, "a JSON object or list, not a value")
+        s = s.map(_text_or_missing)
+    try:
+        return s.astype("string")
+    except UnicodeEncodeError:
+        bad = s.map(lambda v: isinstance(v, str) and _SURROGATE.search(v) is not None)
+        raise _bad(bad, name, "text that is not valid Unicode (a lone surrogate)") from None
+
+
+def _text_or_missing(value: object) -> object:
+    """A JSON value as text (numbers, booleans, objects) or missing (None, NaN, NA) as it is."""
+    if value is None or value is pd.NA or isinstance(value, str) or (isinstance(value, float) and value != value):
+        return value
+    return str(value)
+
+
+def _to_float(s: pd.Series, name: str) -> pd.Series:
+    """float64 of a numeric or text column (missing: NaN); text that is not a number is refused."""
+    if s.dtype == bool or str(s.dtype) == "boolean":
+        if s.notna().any():
+            raise _bad(s.notna(), name, "true/false, not a number")
+        return pd.Series(np.nan, index=s.index, dtype="float64")
+    if s.dtype != object and not str(s.dtype).startswith(("str", "string")):
+        return pd.Series(s.astype("float64").to_numpy(), index=s.index)
+    text = _as_text(s, name)
+    try:  # fast path: Arrow parses clean numeric text in one pass
+        cast = pc.cast(pa.array(text.array, type=pa.string(), from_pandas=True), pa.float64())
+        return pd.Series(cast.to_numpy(zero_copy_only=False), index=s.index, dtype="float64")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError):
+        text = text.str.strip().replace("", pd.NA)
+    num = pd.to_numeric(text, errors="coerce").astype("float64")
+    bad = num.isna() & text.notna()
     if bad.any():
-        raise SchemaError(f"field {name}: not a number: {s[bad].iloc[0]!r}")
+        raise _bad(bad, name, f"not a number: {text[bad].iloc[0]!r}")
+    return num
+
+
+def _to_number(s: pd.Series, name: str, dtype: str) -> pd.Series:
+    num = _to_float(s, name)
+    values = num.to_numpy()
+    infinite = np.isinf(values)
+    if infinite.any():
+        raise _bad(infinite, name, f"not a finite number: {float(values[infinite][0])!r}")
     if dtype == INT:
-        frac = num.notna() & (num != np.floor(num.astype(float)))
+        huge = np.abs(np.nan_to_num(values)) > INT_LIMIT
+        if huge.any():
+            raise _bad(huge, name, f"integer out of range: {number_text(values[huge][0])}")
+        frac = ~np.isnan(values) & (values != np.floor(values))
         if frac.any():
-            raise SchemaError(f"field {name}: not a whole number: {num[frac].iloc[0]!r}")
+            raise _bad(frac, name, f"not a whole number: {float(values[frac][0])!r}")
         return num.astype(INT)
     return num.astype(FLOAT)
 
 
-def _to_str(s: pd.Series) -> pd.Series:
-    out = s.astype("string").str.strip()
+def _to_str(s: pd.Series, name: str) -> pd.Series:
+    out = _as_text(s, name).str.strip()
     return out.where(out != "", pd.NA).astype(STR)
+
+
+def frame_of_json_records(data: list[dict[str, Any]], source: str) -> pd.DataFrame:
+    """A raw frame of JSON records (API answers, imported JSON files), before :func:`coerce_records`.
+
+    A field holding text that is not valid Unicode (a lone surrogate such as
+    ``"\\ud800"``, which JSON allows) is refused naming the row and field, where
+    pandas would fail with an encoding error.
+    """
+    try:
+        return pd.DataFrame.from_records(data)
+    except UnicodeEncodeError:
+        for i, rec in enumerate(data, start=1):
+            for key, value in rec.items():
+                if not (isinstance(key, str) and _SURROGATE.search(key) is None):
+                    raise SchemaError(f"{source}: row {i}: a field name that is not valid Unicode") from None
+                if isinstance(value, str) and _SURROGATE.search(value):
+                    raise SchemaError(f"{source}: row {i}, field {key}: text that is not valid Unicode "
+                                      "(a lone surrogate)") from None
+        raise SchemaError(f"{source}: text that is not valid Unicode") from None
 
 
 def period_dates(freq: pd.Series, period: pd.Series) -> pd.Series:
@@ -131,7 +218,7 @@ def coerce_records(raw: pd.DataFrame, *, synthetic: bool = False, source: str = 
         for name, dtype in FIELDS.items():
             col = src[name] if name in src.columns else pd.Series(pd.NA, index=out.index, dtype="object")
             if dtype == STR:
-                out[name] = _to_str(col)
+                out[name] = _to_str(col, name)
             elif dtype == BOOL:
                 out[name] = _to_bool(col, name)
             else:
@@ -146,30 +233,36 @@ def coerce_records(raw: pd.DataFrame, *, synthetic: bool = False, source: str = 
     return out
 
 
+_FLOWS = ("X", "M", "RX", "RM", "DX", "FM")
+
+
 def _check_values(df: pd.DataFrame, source: str) -> None:
+    """The structural checks (required fields, frequency, period and code formats, flow); plausibility
+    (areas, editions, dates, value ranges) is :func:`analysis.validation.validate_records`'s."""
+    def fail(mask: pd.Series, name: str, problem: str) -> SchemaError:
+        return SchemaError(f"{source}: {_bad(mask, name, problem)}")
+
     for name in REQUIRED:
         if df[name].isna().any():
-            row = int(np.flatnonzero(df[name].isna().to_numpy())[0])
-            raise SchemaError(f"{source}: row {row}: required field {name} is empty")
+            raise fail(df[name].isna(), name, "required, but empty")
     bad_freq = ~df["freqCode"].isin(["A", "M"])
     if bad_freq.any():
-        raise SchemaError(f"{source}: freqCode must be A or M, got {df.loc[bad_freq, 'freqCode'].iloc[0]!r}")
+        raise fail(bad_freq, "freqCode", f"freqCode must be A or M, got {df.loc[bad_freq, 'freqCode'].iloc[0]!r}")
     for freq, pattern in _PERIOD.items():
-        sel = df["freqCode"] == freq
-        ok = df.loc[sel, "period"].str.match(pattern.pattern)
-        if not ok.all():
-            raise SchemaError(f"{source}: malformed {freq} period {df.loc[sel, 'period'][~ok].iloc[0]!r}")
-    months = pd.to_numeric(df.loc[df["freqCode"] == "M", "period"].str[4:], errors="coerce")
-    if ((months < 1) | (months > 12)).any():
-        raise SchemaError(f"{source}: monthly period with a month outside 01-12")
-    code_ok = df["cmdCode"].str.fullmatch(r"TOTAL|\d{2}|\d{4}|\d{6}")
-    if not code_ok.all():
-        raise SchemaError(f"{source}: malformed HS code {df.loc[~code_ok, 'cmdCode'].iloc[0]!r}")
-    if not df["flowCode"].isin(["X", "M", "RX", "RM", "DX", "FM"]).all():
-        bad = df.loc[~df['flowCode'].isin(['X', 'M', 'RX', 'RM', 'DX', 'FM']), 'flowCode'].iloc[0]
-        raise SchemaError(f"{source}: unknown flowCode {bad!r}")
-    if (df["primaryValue"] < 0).any():
-        raise SchemaError(f"{source}: negative primaryValue")
+        bad = ((df["freqCode"] == freq) & ~df["period"].str.match(pattern.pattern)).astype(bool)
+        if bad.any():
+            raise fail(bad, "period", f"malformed {freq} period {df.loc[bad, 'period'].iloc[0]!r}")
+    months = pd.to_numeric(df["period"].str[4:6], errors="coerce")
+    bad_month = ((df["freqCode"] == "M") & ((months < 1) | (months > 12))).astype(bool)
+    if bad_month.any():
+        raise fail(bad_month, "period", f"monthly period {df.loc[bad_month, 'period'].iloc[0]!r} has a month "
+                                        "outside 01-12")
+    code_bad = ~df["cmdCode"].str.fullmatch(r"TOTAL|\d{2}|\d{4}|\d{6}").astype(bool)
+    if code_bad.any():
+        raise fail(code_bad, "cmdCode", f"malformed HS code {df.loc[code_bad, 'cmdCode'].iloc[0]!r}")
+    flow_bad = ~df["flowCode"].isin(_FLOWS)
+    if flow_bad.any():
+        raise fail(flow_bad, "flowCode", f"unknown flowCode {df.loc[flow_bad, 'flowCode'].iloc[0]!r}")
 
 
 def empty_records() -> pd.DataFrame:

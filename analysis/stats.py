@@ -16,6 +16,10 @@
   a given design (see Conventions).
 - :func:`placebo_variance`: the variance of a one-treated-unit estimate
   including the spread of placebo estimates (Conley and Taber 2011).
+- :func:`moderated_variances`: empirical-Bayes moderation of many noisy HAC
+  variances towards a unit x cell model of their size (Smyth 2004).
+- :func:`in_time_scales`: per unit, how far its studentized in-time placebo
+  estimates spread beyond their reference distribution.
 - :func:`t_pvalues`, :func:`t_quantile`, :func:`hac_lags`.
 
 Conventions. Covariances are the plain sandwich ``H^-1 S H^-1`` (statsmodels'
@@ -33,14 +37,17 @@ score.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize, sparse, special, stats
 
 __all__ = [
-    "bh_qvalues", "hac_lags", "fixed_b_reference", "placebo_variance", "bartlett_weights", "hac_meat", "BatchFit",
-    "ppml_batch", "fraclogit_batch", "ppml_score_test", "t_pvalues", "t_quantile",
+    "bh_qvalues", "hac_lags", "fixed_b_reference", "placebo_variance", "moderated_variances", "Moderated",
+    "in_time_scales", "UnitScales", "studentized_placebo", "Calibration",
+    "TAU_SHRINK", "bartlett_weights", "hac_meat", "BatchFit", "ppml_batch", "fraclogit_batch", "ppml_score_test",
+    "t_pvalues", "t_quantile",
 ]
 
 
@@ -470,8 +477,9 @@ def fixed_b_reference(X: np.ndarray, j: int, maxlags: int, *, weight: np.ndarray
 # -------------------------------------------------- placebo calibration --
 
 def placebo_variance(d: np.ndarray, v: np.ndarray, cell: np.ndarray, is_placebo: np.ndarray,
-                     *, df_v: float | np.ndarray = np.inf,
-                     scale: float | np.ndarray = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     *, df_v: float | np.ndarray = np.inf, scale: float | np.ndarray = 1.0,
+                     tau_shrink: float = 0.0, pool: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Variance of a one-treated-unit estimate that includes the spread of placebo estimates.
 
     ``d``/``v``: estimates and their sampling (HAC) variances, for rows in
@@ -484,9 +492,15 @@ def placebo_variance(d: np.ndarray, v: np.ndarray, cell: np.ndarray, is_placebo:
     the tau^2 >= 0 at which sum_k d_k^2 / (v_k + tau^2) equals the number of
     placebos (precise placebos weigh more than noisy ones). A placebo row
     leaves itself out. ``scale`` (a number or one per row) multiplies the
-    sampling variances first. Returns (variance scale v + tau^2, degrees of freedom by
-    Welch-Satterthwaite from ``df_v`` and the number of placebos minus one,
-    number of placebos used).
+    sampling variances first. ``tau_shrink`` > 0 shrinks each cell's tau^2
+    toward the mean tau^2 of all cells (weighted by their placebo counts), as
+    if that many more placebos at the pooled value had been seen: a dozen
+    placebos pin a cell's tau^2 down poorly, and a cell whose placebos happen
+    to agree would otherwise get tau^2 = 0. ``pool`` (one code per row,
+    constant within a cell) limits that mean to the cells of the same pool
+    (e.g. the same event-study quarter in every group). Returns (variance scale v + tau^2,
+    degrees of freedom by Welch-Satterthwaite from ``df_v`` and the number of
+    placebos minus one (plus ``tau_shrink``), number of placebos used).
     """
     d, v = np.asarray(d, float), scale * np.asarray(v, float)
     n = len(d)
@@ -512,10 +526,21 @@ def placebo_variance(d: np.ndarray, v: np.ndarray, cell: np.ndarray, is_placebo:
     Dn, Vn = D[inv], V[inv]
     cnt = use.sum(axis=1)
     tau2 = _paule_mandel(Dn, Vn, use)
+    extra = 0.0
+    if tau_shrink > 0 and counts.sum() > 0:
+        cell_tau2 = _paule_mandel(D, V, M)
+        pool_of_cell = np.zeros(len(codes), dtype=int)
+        if pool is not None:
+            pool_of_cell[inv] = np.unique(np.asarray(pool), return_inverse=True)[1]
+        tot = np.bincount(pool_of_cell, weights=cell_tau2 * counts)
+        num = np.bincount(pool_of_cell, weights=counts.astype(float))
+        pooled = np.where(num > 0, tot / np.maximum(num, 1e-300), 0.0)[pool_of_cell][inv]
+        tau2 = (cnt * tau2 + tau_shrink * pooled) / (cnt + tau_shrink)
+        extra = tau_shrink
     with np.errstate(invalid="ignore", divide="ignore"):
         tau2 = np.where(cnt >= 1, tau2, np.nan)
         var = v + tau2
-        df_tau = np.maximum(cnt - 1, 1)
+        df_tau = np.maximum(cnt - 1, 1) + extra
         df_v = np.broadcast_to(np.asarray(df_v, float), var.shape)
         df = var**2 / (np.where(np.isfinite(df_v), v**2 / df_v, 0.0) + tau2**2 / df_tau)
         df = np.where(tau2 > 0, df, df_v)
@@ -539,6 +564,225 @@ def _paule_mandel(D: np.ndarray, V: np.ndarray, use: np.ndarray, iters: int = 80
         lo = np.where(up, mid, lo)
         hi = np.where(up, hi, mid)
     return np.where(pos, (lo + hi) / 2, 0.0)
+
+
+@dataclass(frozen=True)
+class Moderated:
+    """Moderated variances (:func:`moderated_variances`): per row the posterior variance and its degrees of
+    freedom, the prior (the unit x cell model's variance, defined for every row), and the prior's degrees of
+    freedom ``d0`` (inf: the model explains every variance up to sampling noise; 0: no moderation)."""
+
+    var: np.ndarray
+    df: np.ndarray
+    prior: np.ndarray
+    d0: float
+
+
+MIN_MODERATION_DF = 10
+"""Fewest residual degrees of freedom of the unit x cell model of log variances for moderation to be used."""
+
+
+def moderated_variances(v: np.ndarray, nu: float, unit: np.ndarray, cell: np.ndarray) -> Moderated:
+    """Empirical-Bayes moderation of many noisy variances (Smyth 2004, the moderated t of limma).
+
+    Each ``v`` (per row: one unit, e.g. a partner, and one cell, e.g. a
+    family) is read as sigma^2 chi^2_nu / nu, the distribution of a HAC
+    variance whose t statistic has the fixed-b reference t_nu
+    (:func:`fixed_b_reference`). With ~10 degrees of freedom one HAC variance
+    is a poor estimate: a row whose variance is low by chance gets a t
+    statistic far out in the tail. The sizes of the true variances follow a
+    unit x cell pattern (a noisy partner is noisy in most families, a volatile
+    family for most partners), so log v is fitted by unit plus cell effects
+    (least squares), and the spread of the residuals beyond the sampling
+    spread of log chi^2_nu / nu (trigamma(nu / 2)) gives the prior degrees of
+    freedom d0 (trigamma(d0 / 2) is the excess). The posterior variance is
+    (d0 prior + nu v) / (d0 + nu) with d0 + nu degrees of freedom: a t
+    statistic on it is exactly t-distributed under the model. Rows without a
+    finite positive ``v`` get NaN (their prior is still returned). With fewer
+    than :data:`MIN_MODERATION_DF` residual degrees of freedom, nothing is
+    moderated (d0 = 0; the prior is the fit alone).
+    """
+    v = np.asarray(v, float)
+    n = len(v)
+    ok = np.isfinite(v) & (v > 0)
+    _, u = np.unique(np.asarray(unit), return_inverse=True)
+    _, c = np.unique(np.asarray(cell), return_inverse=True)
+    nu_arr = np.full(n, float(nu))
+    plain = Moderated(np.where(ok, v, np.nan), np.where(ok, nu_arr, np.nan), np.full(n, np.nan), 0.0)
+    n_u, n_c = int(u.max(initial=-1)) + 1, int(c.max(initial=-1)) + 1
+    if not ok.any() or not np.isfinite(nu):
+        return plain
+    rdf = int(ok.sum()) - len(np.unique(u[ok])) - len(np.unique(c[ok])) + 1
+    L = np.log(np.where(ok, v, 1.0))
+    mu = float(L[ok].mean())
+    a, b = np.zeros(n_u), np.zeros(n_c)
+    for _ in range(50):  # alternating means of the two-way fit on the rows with a variance
+        a_new = _group_mean(L - mu - b[c], u, ok, n_u)
+        b_new = _group_mean(L - mu - a_new[u], c, ok, n_c)
+        done = max(np.abs(a_new - a).max(initial=0.0), np.abs(b_new - b).max(initial=0.0)) < 1e-10
+        a, b = a_new, b_new
+        if done:
+            break
+    fit = mu + a[u] + b[c]
+    if rdf < MIN_MODERATION_DF:  # too few rows to tell the pattern from the noise: the fit is only a prior
+        return dataclasses.replace(plain, prior=np.exp(fit - (special.digamma(nu / 2) - np.log(nu / 2))))
+    s2 = float(((L - fit)[ok] ** 2).sum() / rdf)
+    excess = s2 - float(special.polygamma(1, nu / 2))
+    d0 = np.inf if excess <= 0 else 2.0 * _trigamma_inverse(excess)
+    # E log(chi^2_k / k) = digamma(k / 2) - log(k / 2): the fit is a mean of log variances, not a log variance
+    log_prior = fit - (special.digamma(nu / 2) - np.log(nu / 2))
+    if np.isfinite(d0):
+        log_prior += special.digamma(d0 / 2) - np.log(d0 / 2)
+    prior = np.exp(log_prior)
+    if np.isinf(d0):
+        return Moderated(np.where(ok, prior, np.nan), np.where(ok, np.inf, np.nan), prior, d0)
+    post = (d0 * prior + nu * np.where(ok, v, 0.0)) / (d0 + nu)
+    return Moderated(np.where(ok, post, np.nan), np.where(ok, d0 + nu, np.nan), prior, float(d0))
+
+
+def _group_mean(x: np.ndarray, g: np.ndarray, ok: np.ndarray, n: int) -> np.ndarray:
+    """Mean of ``x[ok]`` per group code ``g`` (0 for a group without rows)."""
+    tot = np.bincount(g[ok], weights=x[ok], minlength=n)
+    cnt = np.bincount(g[ok], minlength=n)
+    return np.where(cnt > 0, tot / np.maximum(cnt, 1), 0.0)
+
+
+def _trigamma_inverse(x: float) -> float:
+    """y with trigamma(y) = x (Newton's method from 0.5 + 1/x, as in Smyth 2004)."""
+    y = 0.5 + 1.0 / x
+    for _ in range(50):
+        tri = float(special.polygamma(1, y))
+        step = tri * (1.0 - tri / x) / float(special.polygamma(2, y))
+        y += step
+        if -step / y < 1e-8:
+            break
+    return y
+
+
+def in_time_scales(d: np.ndarray, v: np.ndarray, df: np.ndarray, unit: np.ndarray, *,
+                   shrink: float = 10.0) -> UnitScales:
+    """Per unit: how far its in-time placebo estimates spread beyond their t reference (1 when they do not).
+
+    ``d``, ``v``, ``df``: estimates on a fake break where nothing happened
+    (e.g. the middle of the pre window), their variances and the degrees of
+    freedom of t = d / sqrt(v). Over a unit's rows, the mean of
+    t^2 / (df / (df - 2)) (the variance of t_df) is its scale: 1 when its
+    variances are right, larger when its series are noisier or lumpier than
+    its variances say. Estimated for every unit from its own months, it lets
+    a focal unit noisier than the comparison units carry its own, wider,
+    interval (Ferman and Pinto 2019 on heteroskedasticity with few treated
+    units; in-time placebos as in Abadie, Diamond and Hainmueller 2015).
+    Shrunk toward the pooled value by ``shrink`` rows' worth, floored at 1;
+    its degrees of freedom are the unit's rows measured plus the shrinkage
+    weight. A unit without a usable row gets the pooled value.
+    """
+    d, v, df = (np.asarray(x, float) for x in (d, v, df))
+    codes, u = np.unique(np.asarray(unit), return_inverse=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = d**2 / v / np.where(df > 2, df / np.maximum(df - 2, 1e-12), np.nan)
+    ok = np.isfinite(r)
+    total = np.bincount(u[ok], weights=r[ok], minlength=len(codes))
+    n = np.bincount(u[ok], minlength=len(codes)).astype(float)
+    if n.sum() == 0:
+        return UnitScales(codes, np.ones(len(codes)), np.full(len(codes), np.inf))
+    pooled = total.sum() / n.sum()
+    scale = np.maximum((total + shrink * pooled) / (n + shrink), 1.0)
+    return UnitScales(codes, scale, n + shrink)
+
+
+@dataclass(frozen=True)
+class UnitScales:
+    """In-time scale (and its degrees of freedom) per unit code (:func:`in_time_scales`)."""
+
+    codes: np.ndarray
+    scale: np.ndarray
+    df: np.ndarray
+
+    @classmethod
+    def none(cls) -> UnitScales:
+        """No in-time information: scale 1 for every unit."""
+        return cls(np.zeros(0), np.zeros(0), np.zeros(0))
+
+    def of(self, unit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(scale, df) for each row of ``unit`` (1 and inf for a unit not measured)."""
+        unit = np.asarray(unit)
+        if len(self.codes) == 0:
+            return np.ones(len(unit)), np.full(len(unit), np.inf)
+        at = np.clip(np.searchsorted(self.codes, unit), 0, len(self.codes) - 1)
+        known = self.codes[at] == unit
+        return np.where(known, self.scale[at], 1.0), np.where(known, self.df[at], np.inf)
+
+
+TAU_SHRINK = 10.0
+"""Placebos' worth of weight the pooled tau^2 of all cells gets in each cell's tau^2 (:func:`placebo_variance`)."""
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Studentized placebo calibration of one-treated-unit estimates (:func:`studentized_placebo`), per row."""
+
+    var: np.ndarray  # total variance: in-time-scaled moderated sampling variance + placebo spread (NaN: none)
+    df: np.ndarray  # degrees of freedom of the t reference
+    n_placebo: np.ndarray  # placebos the spread was measured on
+    scale: np.ndarray  # the unit's in-time scale
+    d0: float  # prior degrees of freedom of the moderated variances (0: none, inf: complete pooling)
+    spread_var: np.ndarray  # the variance of every row as the spread sees it (also rows without their own v)
+
+    def p(self, d: np.ndarray) -> np.ndarray:
+        """Two-sided p-values of the estimates ``d`` (NaN where d or the variance is not finite)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(np.isfinite(d), t_pvalues(d / np.sqrt(self.var), self.df), np.nan)
+
+    def half_width(self, alpha: float) -> np.ndarray:
+        """Half-width of the 1 - alpha interval on the estimate's scale."""
+        return t_quantile(alpha, self.df) * np.sqrt(self.var)
+
+
+def studentized_placebo(d: np.ndarray, v: np.ndarray, nu: float, unit: np.ndarray, cell: np.ndarray,
+                        is_placebo: np.ndarray, *, scales: UnitScales | None = None,
+                        spread: np.ndarray | None = None, tau_shrink: float = TAU_SHRINK,
+                        pool: np.ndarray | None = None, min_placebos: int = 1) -> Calibration:
+    """Variance and t reference of one-treated-unit estimates: each unit's own noise, plus the placebos' spread.
+
+    The one inference of the relative ratios, the event study, the triple
+    difference and their pre-trend checks. Per row (one unit, e.g. a
+    partner, in one cell, e.g. a family):
+
+    1. its sampling variance ``v`` (HAC, read as sigma^2 chi^2_nu / nu) is
+       moderated toward the unit x cell pattern of all rows'
+       (:func:`moderated_variances`), which gives it d0 + nu degrees of
+       freedom instead of nu;
+    2. times its unit's in-time scale (``scales``, :func:`in_time_scales`;
+       1 without): a noisier or lumpier unit keeps its wider variance;
+    3. plus tau^2, the spread of the comparison units' placebo estimates in
+       its cell beyond their own (scaled, moderated) sampling variances, a
+       placebo leaving itself out (:func:`placebo_variance`, shrunk toward
+       the pooled tau^2 of the cells of its ``pool`` by ``tau_shrink``
+       placebos' worth): what partner-specific trends and shocks add, which
+       no unit's own months show.
+
+    The t reference has Welch-Satterthwaite degrees of freedom from the
+    three parts. ``spread`` (optional, per row) is the value a placebo row
+    contributes to tau^2 where its own ``d`` is not finite (a placebo flow that
+    vanished or began: see :func:`analysis.comparison.bounded_log_ratio`);
+    such a row's sampling variance is its moderation prior. Rows of cells
+    with fewer than ``min_placebos`` placebos, and rows without a finite
+    ``v`` of their own, get NaN variance (no valid inference).
+    """
+    d, v = np.asarray(d, float), np.asarray(v, float)
+    is_placebo = np.asarray(is_placebo, bool)
+    mod = moderated_variances(v, nu, unit, cell)
+    own = np.isfinite(mod.var)
+    vm = np.where(own, mod.var, mod.prior)
+    dfm = np.where(own, mod.df, mod.d0 if mod.d0 > 0 else nu)
+    scale, scale_df = (scales or UnitScales.none()).of(np.asarray(unit))
+    with np.errstate(divide="ignore"):
+        df_samp = 1.0 / (1.0 / dfm + 1.0 / scale_df)
+    d_sp = d if spread is None else np.where(np.isfinite(d), d, np.asarray(spread, float))
+    var, df, n_pl = placebo_variance(d_sp, vm, cell, is_placebo, scale=scale, df_v=df_samp, tau_shrink=tau_shrink,
+                                     pool=pool)
+    out = np.where(own & (n_pl >= min_placebos), var, np.nan)
+    return Calibration(out, df, n_pl, scale, mod.d0, var)
 
 
 # ---------------------------------------------------------------- t tests --

@@ -13,6 +13,12 @@ slices of ``--slice`` pixels (each slice a copy of the page shifted up), so a
 long report becomes several readable PNGs. Prints the record as JSON and
 exits 1 when an image is broken or no table rendered.
 
+With ``--columns DIR`` it also writes every figure of the report's figures/
+folder as it looks pasted into a 6.5-inch page column on a 96-dpi screen
+(``DIR/<name>.png``, 624 pixels wide), to look at each one at that size; the
+record counts the embedded images wider than a page column at 200 dpi
+(``too_wide``, which should be 0).
+
 Chromium: ``apt-get install chromium`` (Debian) or set ``$CHROMIUM``.
 No network: the report is self-contained, and Chromium runs with networking
 features off.
@@ -30,6 +36,9 @@ import tempfile
 from pathlib import Path
 
 CHECK_ID = "tf-render-check"
+COLUMN_IN = 6.5
+"""Width of a page column, inches: no figure may be wider (at its 200 dpi)."""
+COLUMN_PX = int(COLUMN_IN * 200)
 _CHECK_SCRIPT = f"""
 <script>
 window.addEventListener('load', function () {{
@@ -39,9 +48,10 @@ window.addEventListener('load', function () {{
   var rows = document.querySelectorAll('table tbody tr');
   var first = document.body.firstElementChild;
   var narrow = imgs.filter(function (i) {{ return i.getBoundingClientRect().width < 300; }}).length;
+  var tooWide = imgs.filter(function (i) {{ return i.naturalWidth > {COLUMN_PX}; }}).length;
   var out = {{images: imgs.length, broken: broken.length,
              broken_alt: broken.map(function (i) {{ return i.alt.slice(0, 80); }}),
-             narrow_images: narrow, tables: tables.length, table_rows: rows.length,
+             narrow_images: narrow, too_wide: tooWide, tables: tables.length, table_rows: rows.length,
              first_element: first ? (first.className || first.tagName) : '',
              first_text: first ? first.textContent.trim().slice(0, 160) : '',
              height: Math.max(document.body.scrollHeight, document.documentElement.scrollHeight),
@@ -134,6 +144,25 @@ def screenshots(html_path: Path, out_dir: Path, *, height: int, width: int = 128
     return paths
 
 
+def page_column_views(figures: Path, out_dir: Path, *, screen_dpi: int = 96) -> list[Path]:
+    """Each PNG of a report's ``figures`` folder resized to its size pasted into a 6.5-inch page column on a
+    screen of ``screen_dpi`` (a figure narrower than the column keeps its own width in inches)."""
+    from PIL import Image
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for png in sorted(figures.glob("*.png")):
+        with Image.open(png) as im:
+            dpi = float(im.info.get("dpi", (200, 200))[0])
+            inches = min(im.width / dpi, COLUMN_IN)
+            width = round(inches * screen_dpi)
+            view = im.convert("RGB").resize((width, round(im.height * width / im.width)), Image.Resampling.LANCZOS)
+        path = out_dir / png.name
+        view.save(path)
+        written.append(path)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("html", type=Path, help="the report.html to render")
@@ -141,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--slice", type=int, default=6000, help="height of one PNG slice in pixels")
     parser.add_argument("--check-only", action="store_true", help="only load the page and print the record")
+    parser.add_argument("--columns", type=Path, default=None,
+                        help="also write each figure at page-column size (6.5 in on a 96-dpi screen) into this folder")
     args = parser.parse_args(argv)
     if not args.html.is_file():
         print(f"render_report: no such file {args.html}", file=sys.stderr)
@@ -150,8 +181,11 @@ def main(argv: list[str] | None = None) -> int:
         pngs = screenshots(args.html, args.out, height=int(record["height"]), width=args.width,
                            slice_px=args.slice)
         record["screenshots"] = [str(p) for p in pngs]
+    if args.columns is not None:
+        views = page_column_views(args.html.parent / "figures", args.columns)
+        record["page_column_views"] = len(views)
     print(json.dumps(record, indent=1))
-    ok = record["broken"] == 0 and record["tables"] > 0 and record["images"] > 0
+    ok = record["broken"] == 0 and record["tables"] > 0 and record["images"] > 0 and record["too_wide"] == 0
     return 0 if ok else 1
 
 

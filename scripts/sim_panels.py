@@ -5,7 +5,8 @@ One reporter (156) exports to a focal partner, the baseline comparison partners 
 seasonality, partner and family levels, and either AR(1) lognormal noise or lumpy compound-Poisson
 shipments (many zero months). Effects multiply the value from 2022-03 on:
 
-- ``focal_effect``: on the first ``n_effect`` families of the focal partner (power and coverage);
+- ``focal_effect``: on the first ``n_effect`` families of the focal partner (power and coverage), from
+  ``effect_start`` (default 2022-03, the post window's start);
 - ``transit_shock``: on every family of every transit partner;
 - ``shared_shock``: on every family of the transit partners AND the focal partner (relative to the
   baseline the focal partner then truly rose by that factor);
@@ -27,7 +28,8 @@ POST_START = "2022-03-01"
 
 def simulate(*, n_families: int = 50, rho: float = 0.3, sigma: float = 0.3, lumpy: bool = False,
              focal_noise: float = 1.0, focal_effect: float = 1.0, n_effect: int = 0, transit_shock: float = 1.0,
-             shared_shock: float = 1.0, seed: int = 0, months: int = 102) -> pd.DataFrame:
+             shared_shock: float = 1.0, seed: int = 0, months: int = 102, effect_start: str = POST_START
+             ) -> pd.DataFrame:
     """A SYNTHETIC series frame (SERIES_COLUMNS) for focal = Belarus, the baseline and the transit partners."""
     rng = np.random.default_rng(seed)
     partners = np.array([BELARUS, *COMPARISON_PARTNERS, *TRANSIT_PARTNERS], dtype=np.int64)
@@ -35,12 +37,13 @@ def simulate(*, n_families: int = 50, rho: float = 0.3, sigma: float = 0.3, lump
     P, F, T = len(partners), n_families, months
     dates = pd.date_range("2017-01", periods=T, freq="MS")
     post = np.asarray(dates >= POST_START)
+    on = np.asarray(dates >= pd.Timestamp(effect_start))
     size = np.exp(rng.normal(0.0, 0.8, P))
     base = np.exp(rng.normal(np.log(2e5), 1.0, F))
     level = size[:, None] * base[None, :] * np.exp(rng.normal(0, 0.5, (P, F)))
     season = SEASON[dates.month - 1]
     factor = np.ones((P, F, T))
-    factor[0, :n_effect][:, post] *= focal_effect
+    factor[0, :n_effect][:, on] *= focal_effect
     factor[np.ix_(is_transit, np.arange(F), post)] *= transit_shock * shared_shock
     factor[np.ix_([0], np.arange(F), post)] *= shared_shock
     mean = level[..., None] * season * factor

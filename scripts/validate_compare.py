@@ -200,16 +200,15 @@ def demo_checks() -> tuple[pd.DataFrame, pd.DataFrame]:
     cis = [398, 417, 860, 762, 51, 31, 498]
     cars_cis = compare(series, partners=[112], controls=cis).table.set_index("family")
     cars_cis = cars_cis[cars_cis.index.str.startswith("HS8703")]
-    print("\nCars (x3.5 for every CIS partner from 2022-06, planted as a common shock):")
+    print("\nCars (x3.5 for every partner from 2022-06, planted as a common shock: China's global car boom):")
     print(pd.DataFrame({
         "ratio": cars["ratio"], "ratio q": cars["q_value"], "control_ratio": cars["control_ratio"],
         "relative": cars["relative_ratio"], "rel. low": cars["relative_low"], "rel. high": cars["relative_high"],
         "relative p": cars["relative_p_value"], "relative p HAC only": cars["relative_p_hac"],
         "relative vs CIS only": cars_cis["relative_ratio"], "p vs CIS": cars_cis["relative_p_value"],
     }).round(4).to_string())
-    print("Reading: a clear rise for Belarus (ratio ~3-4, q << 0.05); against the default comparison partners\n"
-          "(7 of 12 are CIS and had the same shock) the relative ratio is 1.1-2.3 and not significant; against\n"
-          "the CIS comparison partners alone it is near 1. HAC-only p-values would call it Belarus-specific.")
+    print("Reading: a clear rise for Belarus (ratio ~3-4, q << 0.05); against the comparison partners, who had the\n"
+          "same boom, the relative ratio is near 1 and not significant, and so it is against the CIS partners alone.")
 
     null = bel[~bel.index.isin(gt["family_id"])]
     print(f"\nNull families for Belarus (nothing planted): {len(null)}; relative q < 0.05: "
@@ -367,7 +366,54 @@ def inference(reps: int) -> pd.DataFrame:
           for r in rows if r["target"]]
     print(f"targets (size in [3%, 6%], coverage >= 93%): met in {sum(ok)} of {len(ok)} scenarios; the old-design "
           f"row shows the bias a treated comparison group causes ({time.perf_counter() - t0:.0f} s)")
+    demo_power(max(reps // 2, 2))
     return pd.DataFrame(rows)
+
+
+DEMO_SHIFTS = [(1.6, "2022-06"), (2.0, "2023-01"), (3.0, "2022-04")]
+"""Planted Belarus shifts of the demo whose power is in question: x1.6 from 2022-06 (printed circuits), x2 from
+2023-01 (ball bearings), and x3 from 2022-04 (processors) for reference."""
+
+
+def demo_power(reps: int, n_families: int = 100, n_effect: int = 7, sigma: float = 0.3) -> pd.DataFrame:
+    """Power of the relative test for the demo's small planted shifts with the focal partner twice as noisy.
+
+    The demo's Belarus has a monthly log noise SD of 0.3-0.7 (twice each family's 0.15-0.35) with AR(1) 0.3; here
+    0.6, with ``n_effect`` of ``n_families`` families shifted (as in the demo, where 6 of 103 are), so that
+    Benjamini-Hochberg over the focal partner's families works at the demo's multiplicity.
+    """
+    from sim_panels import simulate
+
+    from analysis.stats import bh_qvalues
+
+    rows = []
+    for factor, start in DEMO_SHIFTS:
+        hit_p = hit_q = n = 0
+        for r in range(reps):
+            s = simulate(n_families=n_families, sigma=sigma, focal_noise=2.0, focal_effect=factor, n_effect=n_effect,
+                         effect_start=start, seed=50_000 + 1000 * r)
+            t = compare(s, partners=[112]).table
+            p = t["relative_p_value"].to_numpy(float)
+            q = bh_qvalues(p)
+            eff = np.arange(len(t)) < n_effect
+            ok = eff & np.isfinite(p)
+            hit_p += int((p[ok] < 0.05).sum())
+            hit_q += int((q[ok] < 0.05).sum())
+            n += int(ok.sum())
+        mean_factor = float(np.mean(np.where(pd.date_range("2022-03", "2025-06", freq="MS") >= start, factor, 1.0)))
+        rows.append({"shift": f"x{factor:g} from {start}", "post-window mean factor": f"x{mean_factor:.2f}",
+                     "power p < 0.05": f"{100 * hit_p / n:.0f}% [{100 * wilson(hit_p, n)[0]:.0f}, "
+                                       f"{100 * wilson(hit_p, n)[1]:.0f}]",
+                     "power BH q < 0.05": f"{100 * hit_q / n:.0f}% [{100 * wilson(hit_q, n)[0]:.0f}, "
+                                          f"{100 * wilson(hit_q, n)[1]:.0f}]", "tests": n})
+    table = pd.DataFrame(rows)
+    print(f"\nPower for the demo's planted shifts, focal noise SD {2 * sigma:.1f} (twice the partners'), AR(1) 0.3, "
+          f"{n_effect} of {n_families} families shifted, {reps} panels (SYNTHETIC):")
+    print(table.to_string(index=False))
+    print("Reading: with Belarus twice as noisy as the rest, a x1.6 or x2 shift over part of the post window is\n"
+          "seen at p < 0.05 part of the time, but at the demo's multiplicity (BH over ~100 families) rarely:\n"
+          "the demo's printed circuits and ball bearings are estimated near their size but not declared.")
+    return table
 
 
 def main(argv: list[str] | None = None) -> int:

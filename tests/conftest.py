@@ -4,6 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from planted_key import (  # noqa: F401 - the session's planted COMTRADE_API_KEY and its leak check (issue 12)
+    capsys,
+    planted_comtrade_key,
+    pytest_runtest_logreport,
+    pytest_warning_recorded,
+)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "comtrade-samples"
 

@@ -221,16 +221,17 @@ def test_demo_common_shock_rises_but_is_not_belarus_specific(demo_compare):
     assert not bel["break_2022"].any()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 open: on the demo 3 of 85 Belarus null families reach relative q < "
-                   "0.05 (partner-specific trends of the demo; 2 are labelled fragile); the target is none")
 def test_demo_null_families_stay_quiet_in_relative_terms(demo_compare):
+    """No Belarus family without a planted effect is significant, and the placebo rows (each comparison partner
+    against the others, nothing planted) hold their size in the tails too, where Benjamini-Hochberg looks."""
     gt = demo.ground_truth()
     bel = demo_compare[demo_compare["is_focal"] & ~demo_compare["family"].isin(gt["family_id"])]
     assert len(bel) > 80
-    assert (bel["relative_q_value"] < 0.05).sum() <= 2
-    # placebo rows (each comparison partner against the others): calibrated p-values hold their size
+    assert (bel["relative_q_value"] < 0.05).sum() == 0, bel.nsmallest(3, "relative_q_value")
     placebo = demo_compare[demo_compare["is_comparison"] & ~demo_compare["family"].isin(gt["family_id"])]
-    assert (placebo["relative_p_value"] < 0.05).mean() < 0.10
+    p = placebo["relative_p_value"].dropna()
+    assert len(p) > 1000
+    assert 0.02 <= (p < 0.05).mean() <= 0.07 and (p < 0.01).mean() <= 0.02 and (p < 0.001).mean() <= 0.003
     assert (placebo["relative_p_hac"] < 0.05).mean() > 0.15  # time-series HAC alone does not
 
 
@@ -296,7 +297,7 @@ def test_bad_input_raises_input_error(demo_series):
     with pytest.raises(InputError, match="month"):
         compare(demo_series, pre="2011-01:2012-12")
     with pytest.raises(InputError, match="no series for reporter"):
-        compare(demo_series, reporter=643)
+        compare(demo_series, reporter=124)  # Canada: no series as a reporter in the demo
     with pytest.raises(InputError, match="not a series frame"):
         compare(demo_series.drop(columns=["usd"]))
     with pytest.raises(InputError, match="not in the data"):
@@ -341,3 +342,107 @@ def test_compare_result_writes_its_folder(demo_compare_result, tmp_path):
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["focal"] == 112 and cfg["post"] == "2022-03:2025-06" and cfg["synthetic"] is True
     assert len(pd.read_csv(out / "compare.csv")) == len(demo_compare_result.table)
+
+
+# ------------------------------------------------------------------- annual --
+
+SUMMED = ("primaryValue", "fobvalue", "cifvalue", "netWgt", "qty", "altQty", "grossWgt")
+
+
+def annual_records(records: pd.DataFrame, last_year: int = 2024) -> pd.DataFrame:
+    """The monthly records summed to annual ones (``freqCode`` A, ``period`` YYYY, ``refMonth`` 52), complete years
+    up to ``last_year``: a real-schema annual panel (SYNTHETIC when the records are)."""
+    r = records[(records["freqCode"] == "M") & (records["refYear"] <= last_year)]
+    moving = {"refPeriodId", "refMonth", "period", "period_date", *SUMMED, "isNetWgtEstimated", "isQtyEstimated"}
+    keys = [c for c in r.columns if c not in moving]
+    agg = {**{c: "sum" for c in SUMMED}, "isNetWgtEstimated": "max", "isQtyEstimated": "max"}
+    out = r.groupby(keys, dropna=False, as_index=False, observed=True).agg(agg)
+    out["freqCode"], out["refMonth"] = "A", 52
+    out["period"] = out["refYear"].astype(str)
+    out["refPeriodId"] = out["refYear"] * 10000 + 101
+    out["period_date"] = pd.to_datetime(out["refYear"].astype(str) + "-01-01")
+    out = out[records.columns]
+    out.attrs["synthetic"] = bool(records.attrs.get("synthetic", False))
+    return out
+
+
+ANNUAL = dict(freq="A", pre="2019:2021", post="2022:2024")
+
+
+@pytest.fixture(scope="module")
+def annual_series(demo_panel):
+    from analysis.series import build_series
+
+    records = annual_records(demo_panel)
+    assert set(records["freqCode"]) == {"A"} and (records["refMonth"] == 52).all()
+    return build_series(records, freq="A")
+
+
+def test_annual_compare_on_the_demo_summed_to_years(annual_series):
+    """Annual data (the demo's months summed to years, freqCode A): the ratio of window means relative to the
+    comparison partners, no Belarus null family significant, the large planted shifts found, placebos at size."""
+    from analysis.comparison import ANNUAL_NOTE
+
+    res = compare(annual_series, **ANNUAL)
+    t = res.table
+    assert res.study.freq == "A" and (t["inference"] == "annual_placebo").all()
+    assert (t["pre_months"] == 3).all() and (t["post_months"] == 3).all()
+    gt = demo.ground_truth()
+    bel = t[t["is_focal"]].set_index("family")
+    for row in gt[(gt["kind"] == "level_shift") & (gt["partner_code"] == demo.BELARUS)].itertuples():
+        years = pd.date_range("2022-01", "2024-12", freq="MS")
+        true = np.where(years >= pd.Timestamp(row.start), row.factor, 1.0).mean()
+        r = bel.loc[row.family_id]
+        assert 0.7 <= r["relative_ratio"] / true <= 1.4, (row.family_id, r["relative_ratio"], true)
+        if row.factor >= 3:
+            assert r["relative_q_value"] < 0.05 and r["relative_low"] > 1, row.family_id
+    null = bel[~bel.index.isin(gt["family_id"])]
+    assert len(null) > 80 and (null["relative_q_value"] < 0.05).sum() == 0
+    assert null["relative_p_hac"].isna().all() and null["pre_trend_p"].isna().all()
+    assert null["note"].str.contains(ANNUAL_NOTE, regex=False).all()
+    placebo = t[t["is_comparison"] & ~t["family"].isin(gt["family_id"])]
+    assert (placebo["relative_p_value"] < 0.05).mean() <= 0.07
+    # the relative ratio is the ratio of the two ratios of window means, exactly
+    y = annual_series[(annual_series["family_id"] == "HS854231") & (annual_series["reporter_code"] == 156)]
+    wide = y.pivot_table(index="date", columns="partner_code", values="usd", aggfunc="sum")
+    pre, post = wide.index.year <= 2021, wide.index.year >= 2022
+    pre &= wide.index.year >= 2019
+    pool = wide[list(res.config.comparison_partners)].sum(axis=1)
+    expect = (wide[112][post].mean() / wide[112][pre].mean()) / (pool[post].mean() / pool[pre].mean())
+    np.testing.assert_allclose(bel.loc["HS854231", "relative_ratio"], expect, rtol=1e-6)
+    values = t[["ratio", "relative_ratio", "relative_low", "relative_high", "rr_low", "rr_high"]].to_numpy(float)
+    assert not np.isinf(values[np.isfinite(values) | np.isinf(values)]).any()  # no infinite ratio or interval end
+    shown = values[np.isfinite(values) & (values > 0)]
+    assert ((shown > 1e-4) & (shown < 1e4)).all()  # no absurd numbers: what is not estimable is empty
+
+
+def test_annual_windows_and_frequency_errors(annual_series, demo_series):
+    from analysis.comparison import in_window
+    from analysis.periods import parse_window
+
+    years = pd.date_range("2019", "2025", freq="YS")
+    held = lambda text: [d.year for d, k in zip(years, in_window(parse_window(text, open_end=True), years, "A"),  # noqa: E731
+                                                strict=True) if k]
+    assert held("2022-03:") == [2022, 2023, 2024, 2025] and held("2019:2021") == [2019, 2020, 2021]
+    assert held("2022-08:2024-12") == [2023, 2024]  # 2022 has only 5 of its months in the window
+    with pytest.raises(InputError, match="freq='A'"):
+        compare(annual_series, pre="2019:2021", post="2022:2024")  # a monthly study of annual data
+    with pytest.raises(InputError, match="annual"):
+        compare(demo_series, **ANNUAL)  # an annual study of monthly data
+    with pytest.raises(InputError, match="at least 2 and 1"):
+        compare(annual_series, freq="A", pre="2021:2021", post="2022:2024")
+
+
+def test_real_annual_records_of_another_reporter_and_codes_outside_the_registry(samples):
+    """Real Comtrade records (Brazil's 2024 exports to China, HS4 codes outside the registry): one clear error, the
+    windows named, from compare; an empty findings table from the detectors (nothing to test in one year)."""
+    from analysis.anomalies import find_anomalies
+    from analysis.importers import read_file
+    from analysis.series import build_series
+
+    s = build_series(read_file(samples / "data_v1_get_comercio_sample_response.json"), freq="A", level=4)
+    assert set(s["family_id"]) == {"HS1201", "HS1507", "HS2304"} and not s["synthetic"].any()
+    with pytest.raises(InputError, match=r"0 year\(s\) of the pre window .* at least 2 and 1"):
+        compare(s, reporter=76, focal=156, **ANNUAL)
+    found = find_anomalies(s, reporter=76, focal=156, **ANNUAL)
+    assert found.findings.empty and found.config.detectors == ("new_flow", "mirror_gap")

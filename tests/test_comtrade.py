@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import socket
 import sys
 import threading
+import time
 from pathlib import Path
 
 import comtradeapicall
@@ -27,6 +29,7 @@ from analysis.comtrade import (
     ComtradeAPIError,
     ComtradeAuthError,
     ComtradeClient,
+    ComtradeEmptyError,
     ComtradeError,
     ComtradeNetworkError,
     ComtradeQuotaError,
@@ -43,7 +46,18 @@ from analysis.comtrade import (
     minimum_calls,
     process,
 )
-from analysis.comtrade.perform import Answer, Exchange, Urllib3Seam, classify, default_transport, install_seam
+from analysis.comtrade.errors import ComtradeBudgetError, ComtradeDeadlineError
+from analysis.comtrade.perform import (
+    Answer,
+    Deadline,
+    Exchange,
+    Urllib3Seam,
+    _WatchedHTTPConnection,
+    _WatchedHTTPSConnection,
+    classify,
+    default_transport,
+    install_seam,
+)
 from analysis.comtrade.plan import BASE_URL, chunk_query
 from analysis.comtrade.redact import RedactingFilter, redact, register_secret
 from analysis.countries import DEFAULT_PARTNERS
@@ -54,6 +68,7 @@ from analysis.store import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fixtures.comtrade_server import FakeComtrade, Response, body_file, record  # noqa: E402
+from fixtures.slow_server import TrickleComtrade  # noqa: E402
 
 KEY = "0123456789abcdef0123456789abcdef"
 
@@ -111,7 +126,7 @@ def test_default_codes_are_the_whole_registry_in_both_editions():
 
 
 @pytest.mark.parametrize("kw, match", [
-    ({"codes": ["999999"]}, "unknown HS code"),
+    ({"codes": ["optcs"]}, "unknown HS code"),
     ({"start": "2023-01", "end": "2022-01"}, "reversed"),
     ({"start": "2016-01"}, "HS 2017 and HS 2022 codes only"),
     ({"controls": ["Narnia"]}, "unknown country"),
@@ -565,3 +580,110 @@ def test_two_clients_in_two_threads_run_at_once_and_see_only_their_own_exchange(
     assert isinstance(ok, Answer) and {r["partnerCode"] for r in json.loads(ok.body)["data"]} == {112}
     assert isinstance(failed, ComtradeServerError) and failed.status == 503 and failed.api_message == "busy"
     assert capsys.readouterr().out == ""
+
+
+# ------------------------------------------------------------------ issue 12: answers not to store, deadline, budget
+
+
+@pytest.mark.parametrize("doc, cls, match", [
+    ({"elapsedTime": "0.1 secs", "data": [], "error": ""}, ComtradeResponseError, "has no 'count'"),
+    ({"count": "1", "data": [], "error": ""}, ComtradeResponseError, "count '1' is not a number of records"),
+    ({"count": True, "data": [], "error": ""}, ComtradeResponseError, "count True is not a number"),
+    ({"error": "Service temporarily unavailable"}, ComtradeAPIError, "Service temporarily unavailable"),
+    ({"statusCode": 200, "message": "Use the keyed endpoint"}, ComtradeResponseError, "Use the keyed endpoint"),
+    (b"[" * 50_000 + b"]" * 50_000, ComtradeResponseError, "not valid JSON.*nested too deeply"),
+    (b'{"count": 1, "data": [{"primaryValue": NaN}], "error": ""}', ComtradeResponseError, "NaN is not a JSON"),
+])
+def test_envelopes_that_cannot_be_stored_raise_typed_errors_with_the_apis_message(doc, cls, match):
+    with pytest.raises(cls, match=match):
+        process.envelope(answer_of(doc), "t")
+
+
+def test_an_error_envelope_keeps_the_apis_message_as_api_message():
+    with pytest.raises(ComtradeAPIError) as info:
+        process.envelope(answer_of({"error": "Invalid reporter"}), "t")
+    assert info.value.api_message == "Invalid reporter" and info.value.status == 200
+
+
+@pytest.mark.parametrize("data", [[], [dict(json.loads(body_file("availability_template.json"))["data"][0],
+                                            reporterCode=643)]])
+def test_availability_listing_nothing_for_the_reporter_is_an_error(data):
+    with pytest.raises(ComtradeEmptyError, match="no released M data for reporter 156"):
+        process.availability(answer_of({"count": len(data), "data": data, "error": ""}), freq="M", reporter=156,
+                             what="t")
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"primaryValue": 1e30, "fobvalue": 1e30}, r"row 1, field primaryValue: 1e\+30 USD is above"),
+    ({"netWgt": -3.0}, "row 1, field netWgt: negative: -3"),
+    ({"reporterISO": "BLR", "partnerISO": "CHN"}, "field reporterISO.*swapped"),
+    ({"refYear": 2021}, "row 1, field refYear: 2021 does not match period 202201"),
+])
+def test_implausible_records_in_an_answer_are_refused_naming_row_and_field(change, match):
+    rec = dict(record(156, 112, "854231", "202201", "X", "M"), **change)
+    with pytest.raises(ComtradeResponseError, match=match):
+        process.records(answer_of(_envelope([rec])), query=_query(), bound=1, cap=500, edition="H6", what="t")
+
+
+def test_a_period_after_today_is_refused():
+    rec = record(156, 112, "854231", "202201", "X", "M")
+    with pytest.raises(ComtradeResponseError, match="202201 is in the future"):
+        process.records(answer_of(_envelope([rec])), query=_query(), bound=1, cap=500, edition="H6", what="t",
+                        today=pd.Timestamp("2021-12-31"))
+
+
+def test_deadline_shuts_the_sockets_it_watches_when_it_passes():
+    class Conn:
+        def __init__(self, sock):
+            self.sock = sock
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        began = time.monotonic()
+        with Deadline(0.3) as deadline:
+            deadline.watch(Conn(ours))
+            ours.settimeout(5)
+            assert ours.recv(1) == b""  # unblocked by the shutdown, not by the 5 s timeout
+        assert deadline.expired and 0.25 < time.monotonic() - began < 2
+    with Deadline(0.05) as quick:
+        pass  # finished in time: the timer never fires
+    assert not quick.expired
+
+
+def test_default_transport_connections_are_watched_by_the_deadline():
+    pool = default_transport()
+    assert pool.connection_from_url("http://127.0.0.1:9").ConnectionCls is _WatchedHTTPConnection
+    assert pool.connection_from_url("https://comtradeapi.un.org").ConnectionCls is _WatchedHTTPSConnection
+
+
+def test_headers_trickling_one_byte_at_a_time_fail_within_the_deadline():
+    with TrickleComtrade(gap=0.3, headers_too=True) as slow:
+        c = client(slow, deadline=1.0, retry=RetryPolicy(max_attempts=1))
+        began = time.monotonic()
+        with pytest.raises(ComtradeDeadlineError, match="deadline of 1 s"):
+            c.get_data(_query())
+        assert time.monotonic() - began < 2.5 and slow.bytes_trickled >= 1
+
+
+def test_budget_stops_retries_whose_wait_it_cannot_cover(fake):
+    fake.fail(Response(500, b"oops"), times=None)
+    clock = FakeClock()
+    c = client(fake, budget=12, clock=clock)
+    with pytest.raises(ComtradeBudgetError, match="a retry would wait 10 s.*time budget of 12 s is spent"):
+        c.get_data(_query())
+    assert clock.sleeps == [5.0] and c.calls_made == 2 and c.budget_left() == 7.0
+
+
+def test_a_spent_budget_makes_no_call(fake):
+    clock = FakeClock()
+    c = client(fake, budget=60, clock=clock)
+    clock.now += 61
+    with pytest.raises(ComtradeBudgetError, match="not called"):
+        c.get_data(_query())
+    assert c.calls_made == 0 and fake.requests == []
+
+
+@pytest.mark.parametrize("kw", [{"deadline": 0}, {"budget": -5}, {"deadline": float("inf")}, {"budget": True}])
+def test_client_refuses_a_deadline_or_budget_that_is_not_a_positive_number(kw):
+    with pytest.raises(InputError, match="positive number of seconds"):
+        ComtradeClient(None, **kw)

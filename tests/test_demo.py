@@ -149,8 +149,9 @@ def test_unit_value_shift_keeps_value_flat(truth, originals):
 
 
 def test_mirror_records_are_belarus_imports_until_2021(demo_panel):
-    mirror = demo_panel[demo_panel["reporterCode"] == demo.BELARUS]
-    assert (mirror["flowCode"] == "M").all() and (mirror["partnerCode"] == demo.REPORTER).all()
+    belarus = demo_panel[demo_panel["reporterCode"] == demo.BELARUS]
+    assert (belarus["flowCode"] == "M").all() and belarus["refYear"].max() == 2021
+    mirror = belarus[belarus["partnerCode"] == demo.REPORTER]  # its imports from the other suppliers: demo_suppliers
     assert mirror["refYear"].max() == 2021 and mirror["cifvalue"].notna().all()
     # Belarus publishes every month on its own, also in 2020-2021
     jf = mirror[mirror["refMonth"].isin([1, 2]) & (mirror["refYear"] >= 2020)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -26,7 +27,9 @@ from analysis.comtrade import (
     ComtradeQuotaError,
     ComtradeResponseError,
     ComtradeServerError,
+    ComtradeTruncatedError,
 )
+from analysis.comtrade.errors import ComtradeBudgetError, ComtradeDeadlineError
 from analysis.comtrade.params import check_params
 from analysis.countries import DEFAULT_PARTNERS
 from analysis.errors import InputError
@@ -36,6 +39,7 @@ from analysis.study import Study
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fixtures.comtrade_server import FakeComtrade, Response, body_file, expected_records  # noqa: E402
+from fixtures.slow_server import TrickleComtrade  # noqa: E402
 
 KEY = "5ecre7c0de5ecre7c0de5ecre7c0de00"
 SOME_CODES = list(registry.codes()["code"][:20])  # enough codes that one preview call cannot hold a year
@@ -365,7 +369,7 @@ def test_default_study_fetches_belarus_and_the_twelve_comparison_partners():
     ({"partners": [112]}, "unknown study argument"),
     ({"focal": 156}, "is the reporter itself"),
     ({"controls": [112]}, "controls include the focal partner"),
-    ({"flow": "RX"}, "flow must be one of"),
+    ({"flow": "Q"}, "flow must be one of"),  # RX and RM are flows since the README commit fb5ff77
 ])
 def test_study_errors_fail_before_any_call(fake, store, kw, match):
     with pytest.raises(InputError, match=match):
@@ -379,7 +383,7 @@ def test_study_errors_fail_before_any_call(fake, store, kw, match):
 
 
 @pytest.mark.parametrize("kw, match", [
-    ({"codes": ["123456"]}, "unknown HS code"),
+    ({"codes": ["optcs"]}, "unknown HS code"),
     ({"start": "2023-01", "end": "2022-01"}, "reversed"),
     ({"controls": ["Atlantis"]}, "unknown country"),
     ({"max_attempts": 0}, "max_attempts"),
@@ -428,3 +432,119 @@ def test_key_never_appears_in_files_errors_logs_or_output(fake, store, caplog, c
     assert KEY not in out.out and KEY not in out.err
     files = [p for p in store.root.rglob("*") if p.is_file()]
     assert files and all(KEY.encode() not in p.read_bytes() for p in files)
+
+
+# ------------------------------------------------------------------ issue 12: deadlines, budget, answers not to store
+
+@pytest.fixture()
+def trickle():
+    """A server that sends its data answers' headers at once, then one body byte every 0.5 s."""
+    with TrickleComtrade(gap=0.5) as server:
+        yield server
+
+
+def test_a_server_trickling_one_byte_at_a_time_fails_within_the_deadline(trickle, store):
+    began = time.monotonic()
+    with pytest.raises(ComtradeDeadlineError, match="deadline of 1 s") as info:
+        run(trickle, store, deadline=1.0, max_attempts=2)
+    took = time.monotonic() - began
+    assert took < 4.0, f"two attempts of 1 s each took {took:.1f} s"  # per-read timeouts (120 s) never fired
+    assert "gave up after 2 attempts" in str(info.value) and info.value.retryable
+    assert 1 <= trickle.bytes_trickled <= 10  # the server really was sending, a byte at a time
+    assert store.manifest().empty and info.value.fetch_result.chunks_written == 0
+
+
+def test_the_budget_ends_a_fetch_stuck_on_a_slow_server_and_a_rerun_resumes(trickle, store):
+    began = time.monotonic()
+    with pytest.raises(ComtradeBudgetError, match="time budget of 1.5 s is spent") as info:
+        run(trickle, store, budget=1.5, max_attempts=5)
+    assert time.monotonic() - began < 3.5 and not info.value.retryable
+    assert store.manifest().empty
+    trickle.trickles = lambda path: False  # the server recovers: the rerun fetches everything
+    assert run(trickle, store).complete and cells(store) == truth()
+
+
+@pytest.mark.parametrize("kw", [{"deadline": 0}, {"deadline": -1.0}, {"budget": float("inf")},
+                                {"budget": float("nan")}, {"deadline": "10"}])
+def test_bad_deadline_or_budget_fails_before_any_call(fake, store, kw):
+    with pytest.raises(InputError, match="positive number of seconds"):
+        run(fake, store, **kw)
+    assert fake.requests == []
+
+
+def test_a_200_without_count_is_refused_and_nothing_is_stored(fake, store):
+    def half(path, params):
+        whole = json.loads(fake._data("M", params).body)
+        cut = whole["data"][: len(whole["data"]) // 2]
+        return Response(200, json.dumps({"elapsedTime": "0.02 secs", "data": cut, "error": ""}).encode())
+
+    fake.fail(half, when=lambda path, p: "getDa" not in path)
+    with pytest.raises(ComtradeResponseError, match="has no 'count'.*nothing was stored"):
+        run(fake, store)
+    assert store.manifest().empty
+
+
+def test_a_count_that_differs_from_the_records_is_refused(fake, store):
+    def miscounted(path, params):
+        whole = json.loads(fake._data("M", params).body)
+        return Response(200, json.dumps({**whole, "count": 371, "data": whole["data"][:243]}).encode())
+
+    fake.fail(miscounted, when=lambda path, p: "getDa" not in path)
+    with pytest.raises(ComtradeTruncatedError, match="counts 371 records but holds 243"):
+        run(fake, store, codes=SOME_CODES, start="2022-01", end="2022-12", controls=[398, 616])
+    assert store.manifest().empty
+
+
+def test_availability_and_data_both_empty_is_an_error_not_a_cached_no_data(fake, store):
+    nothing = json.dumps({"elapsedTime": "0", "count": 0, "data": [], "error": ""}).encode()
+    fake.fail(Response(200, nothing), times=None)
+    with pytest.raises(ComtradeEmptyError, match="lists no released M data for reporter 156.*rerun later"):
+        run(fake, store)
+    assert store.manifest().empty  # an outage is not remembered as "no data"
+    fake._rules.clear()
+    assert run(fake, store).complete and cells(store) == truth()
+
+
+def test_a_200_error_without_data_shows_the_apis_own_message(fake, store):
+    said = "Request rejected: the service is under maintenance until 14:00 UTC"
+    fake.fail(Response(200, json.dumps({"error": said}).encode()), when=lambda path, p: "getDa" not in path)
+    with pytest.raises(ComtradeAPIError) as info:
+        run(fake, store)
+    assert info.value.api_message == said and said in str(info.value) and "nothing was stored" in str(info.value)
+    assert store.manifest().empty
+
+
+def test_an_implausible_record_in_an_answer_is_refused_with_row_and_field(fake, store):
+    def absurd(path, params):
+        whole = json.loads(fake._data("M", params).body)
+        whole["data"][1].update(primaryValue=1e30, fobvalue=1e30)
+        return Response(200, json.dumps(whole).encode())
+
+    fake.fail(absurd, when=lambda path, p: "getDa" not in path)
+    with pytest.raises(ComtradeResponseError, match=r"row 2, field primaryValue: 1e\+30 USD is above the "
+                                                    "plausibility cap"):
+        run(fake, store)
+    assert store.manifest().empty
+
+
+def test_cli_fetch_deadline_and_budget_options(trickle, tmp_path, capsys, monkeypatch):
+    from analysis import fetching
+    from analysis.cli import main
+
+    seen = {}
+    real = fetching.fetch
+
+    def spy(*args, **kw):
+        seen.update(deadline=kw.get("deadline"), budget=kw.get("budget"))
+        return real(*args, **{**kw, "base_url": trickle.url, "api_key": "", "calls_per_minute": 0,
+                              "max_attempts": 1, "sleep": lambda s: None})
+
+    monkeypatch.setattr(fetching, "fetch", spy)
+    argv = ["fetch", "--store", str(tmp_path / "s"), "--partner", "112", "--controls", "none", "--codes", "854231",
+            "--start", "2022-01", "--end", "2022-02", "--deadline", "0.8", "--budget", "60"]
+    status = main(argv)
+    err = capsys.readouterr().err
+    assert seen == {"deadline": 0.8, "budget": 60.0}
+    assert status == 2 and err.count("\n") == 1 and "deadline of 0.8 s" in err and "Traceback" not in err
+    assert main([*argv[:-4], "--deadline", "0"]) == 2
+    assert "deadline must be a positive number of seconds" in capsys.readouterr().err

@@ -285,3 +285,188 @@ def test_one_broken_file_in_a_batch_imports_nothing(samples, tmp_path, store):
     assert not store.root.exists() or store.manifest().empty
     with pytest.raises(Exception, match="is empty"):
         store.read()
+
+
+# ---------------------------------------------------------------- issue 12: implausible records, one line each
+
+
+def _json_record(samples, **change) -> bytes:
+    body = json.loads((samples / JSON_SAMPLES[1]).read_text())
+    body["data"][0].update(change)
+    return json.dumps(body, allow_nan=True).encode()
+
+
+def _csv_swap(samples, a: str, b: str) -> bytes:
+    """The real export with the header names ``a`` and ``b`` swapped (the values stay where they are)."""
+    data = (samples / CSV_NAME).read_bytes()
+    header, rest = data.split(b"\r\n", 1)
+    names = header.split(b",")
+    i, j = names.index(a.encode()), names.index(b.encode())
+    names[i], names[j] = names[j], names[i]
+    return b",".join(names) + b"\r\n" + rest
+
+
+def _csv_swap_sides(samples) -> bytes:
+    """Every reporter* header renamed partner* and the reverse."""
+    data = (samples / CSV_NAME).read_bytes()
+    header, rest = data.split(b"\r\n", 1)
+    swapped = header.replace(b"reporter", b"@").replace(b"partner2", b"#").replace(b"partner", b"reporter")
+    return swapped.replace(b"@", b"partner").replace(b"#", b"partner2") + b"\r\n" + rest
+
+
+def _csv_value(samples, old: bytes, new: bytes, count: int = 2) -> bytes:
+    data = (samples / CSV_NAME).read_bytes()
+    assert data.count(old) >= count
+    return data.replace(old, new, count)
+
+
+def _csv_cut_after_separator(samples, newline: bytes) -> bytes:
+    """The export cut after the separator before its last field (isAggregate): pandas read it as NA."""
+    data = (samples / CSV_NAME).read_bytes().rstrip(b"\r\n")
+    return data[: data.rfind(b'"', 0, len(data) - 2)].rstrip(b'"') + newline
+
+
+# China's exports to Belarus are row 251 of the export (its 1-based record number)
+IMPLAUSIBLE = {
+    "infinity.json": (lambda s: _json_record(s, primaryValue=float("inf")), "Infinity is not a JSON value"),
+    "inf_text.csv": (lambda s: _csv_value(s, b'"3275466377"', b'"inf"'), "row 251, field fobvalue: not a finite"),
+    "1e30.json": (lambda s: _json_record(s, primaryValue=1e30, fobvalue=1e30),
+                  "row 1, field primaryValue: 1e+30 USD is above the plausibility cap"),
+    "1e30.csv": (lambda s: _csv_value(s, b'"3275466377"', b'"1e30"'),
+                 "row 251, field primaryValue: 1e+30 USD is above the plausibility cap"),
+    "negative_value.json": (lambda s: _json_record(s, primaryValue=-5.0, fobvalue=-5.0),
+                            "row 1, field primaryValue: negative: -5"),
+    "negative_weight.json": (lambda s: _json_record(s, netWgt=-1.5), "row 1, field netWgt: negative: -1.5"),
+    "reporter_1e20.json": (lambda s: _json_record(s, reporterCode="1e20"),
+                           "row 1, field reporterCode: integer out of range: 1e+20"),
+    "reporter_2_63.json": (lambda s: _json_record(s, reporterCode=2**63),
+                           "row 1, field reporterCode: integer out of range: 9.22337203685478e+18"),
+    "reporter_huge.csv": (lambda s: _csv_value(s, b'"156"', b'"' + str(2**64).encode() + b'"', 1),
+                          "field reporterCode: integer out of range"),
+    "reporter_unknown.json": (lambda s: _json_record(s, reporterCode=999),
+                              "row 1, field reporterCode: 999 is not a Comtrade area code"),
+    "period_2099.json": (lambda s: _json_record(s, period="2099", refYear=2099),
+                         "row 1, field period: 2099 is in the future"),
+    "ref_year.json": (lambda s: _json_record(s, refYear=2019), "row 1, field refYear: 2019 does not match period"),
+    "h9.json": (lambda s: _json_record(s, classificationCode="H9"),
+                "row 1, field classificationCode: 'H9' is not an HS edition"),
+    "h6_in_2019.json": (lambda s: _json_record(s, period="2019", refYear=2019, refPeriodId=20190101),
+                        "row 1, field classificationCode: H6 (used from 2022) cannot hold data for period 2019"),
+    "flag.json": (lambda s: _json_record(s, isReported="maybe"), "row 1, field isReported: not a boolean"),
+    "flag_number.json": (lambda s: _json_record(s, reporterCode=True),
+                         "row 1, field reporterCode: not a number: 'True'"),
+    "nested_field.json": (lambda s: _json_record(s, cmdDesc={"a": [1, {"b": 2}]}),
+                          "row 1, field cmdDesc: a JSON object or list, not a value"),
+    "surrogate.json": (lambda s: _json_record(s, partnerDesc="China \ud800"),
+                       "row 1, field partnerDesc: text that is not valid Unicode"),
+    "deep.json": (lambda s: b"[" * 200_000 + b"]" * 200_000, "malformed JSON: nested too deeply"),
+    "long_int.json": (lambda s: _json_record(s).replace(b'"primaryValue": 31499887711.0',
+                                                       b'"primaryValue": ' + b"9" * 5000),
+                      "malformed JSON: Exceeds the limit (4300 digits)"),
+    "swapped_codes.csv": (lambda s: _csv_swap(s, "reporterCode", "partnerCode"), "swapped?"),
+    "swapped_sides.csv": (lambda s: _csv_swap_sides(s), "is a partner area, never a reporter: are the reporter and "
+                                                        "partner columns swapped?"),
+    "swapped_values.csv": (lambda s: _csv_swap(s, "primaryValue", "grossWgt"),
+                           "row 1, field primaryValue: 0 differs from"),
+    "cut_na.csv": (lambda s: _csv_cut_after_separator(s, b""), "truncated: the last row"),
+    "cut_na_newline.csv": (lambda s: _csv_cut_after_separator(s, b"\r\n"),
+                           "truncated: the last row lacks the trailing separator"),
+    "magic_garbage.gz": (lambda s: b"\x1f\x8b\x08\x00" + bytes(range(256)) * 4, "truncated or damaged gzip"),
+    "not_gzip.gz": (lambda s: bytes(range(256)) * 40, "bad encoding: not UTF-8 or cp1252"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(IMPLAUSIBLE))
+def test_implausible_file_is_refused_in_one_line_naming_file_row_field(name, samples, tmp_path, store):
+    import_files([samples / JSON_SAMPLES[0]], store)
+    before = snapshot(store.root)
+    make, problem = IMPLAUSIBLE[name]
+    path = tmp_path / name
+    path.write_bytes(make(samples))
+    with pytest.raises(FileImportError) as info:
+        import_files([path], store)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and problem in message and "\n" not in message, message
+    assert snapshot(store.root) == before
+
+
+def test_the_cut_file_the_issue_saw_was_stored_with_an_empty_last_field(samples, tmp_path):
+    """What pandas alone makes of the cut export: the last row's isAggregate silently NA (the trap refused above)."""
+    path = tmp_path / "cut.csv"
+    path.write_bytes(_csv_cut_after_separator(samples, b""))
+    raw = pd.read_csv(path, encoding="cp1252", index_col=False, dtype=str)
+    assert len(raw) == 1352 and pd.isna(raw["isAggregate"].iloc[-1]) and raw["isAggregate"].iloc[:-1].notna().all()
+
+
+def _twice(samples, tmp_path, second_value: float) -> Path:
+    body = json.loads((samples / JSON_SAMPLES[1]).read_text())
+    first = body["data"][0]
+    other = dict(first, primaryValue=second_value, fobvalue=second_value)
+    body["data"] = [first, body["data"][1], other]
+    body["count"] = 3
+    path = tmp_path / "twice.json"
+    path.write_text(json.dumps(body))
+    return path
+
+
+def test_conflicting_duplicates_are_an_error_unless_a_rule_is_chosen(samples, tmp_path, store):
+    path = _twice(samples, tmp_path, 7.0)
+    with pytest.raises(FileImportError, match=r"rows 1 and 3, field fobvalue: the same cell \(reporter 76, partner "
+                                              r"156, flow X, code 1201, period 2024\) twice with different values "
+                                              r"\(31499887711 and 7\).*duplicates='first'"):
+        import_files([path], store)
+    assert not store.root.exists() or store.manifest().empty
+    first = read_file(path, duplicates="first")
+    last = read_file(path, duplicates="last")
+    assert len(first) == len(last) == 2
+    assert 7.0 not in set(first["primaryValue"]) and 7.0 in set(last["primaryValue"])
+    summary = import_files([path], store, duplicates="last")
+    assert "1 duplicate record(s) dropped (copies and conflicts, kept the last)" in summary["note"].item()
+    assert 7.0 in set(store.read()["primaryValue"])
+    with pytest.raises(InputError, match="duplicates must be one of"):
+        read_file(path, duplicates="newest")
+
+
+def test_exact_copies_are_dropped_and_said(samples, tmp_path, store):
+    body = json.loads((samples / JSON_SAMPLES[1]).read_text())
+    body["data"] = body["data"] + body["data"][:1]
+    body["count"] = len(body["data"])
+    path = tmp_path / "copies.json"
+    path.write_text(json.dumps(body))
+    summary = import_files([path], store)
+    assert summary["rows"].item() == len(body["data"]) - 1
+    assert "1 duplicate record(s) dropped (exact copies)" in summary["note"].item()
+
+
+def test_cli_import_duplicates_option(samples, tmp_path, capsys):
+    from analysis.cli import main
+
+    path = _twice(samples, tmp_path, 7.0)
+    where = str(tmp_path / "cli_store")
+    assert main(["import", str(path), "--store", where]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("tradeflows: error: ") and "--duplicates" in err
+    assert main(["import", str(path), "--store", where, "--duplicates", "last"]) == 0
+    assert 7.0 in set(Store(where).read()["primaryValue"])
+
+
+def test_gzip_bomb_is_refused_at_the_cap_and_a_plain_file_named_gz_is_read_by_its_bytes(samples, tmp_path, store):
+    bomb = tmp_path / "bomb.csv.gz"
+    bomb.write_bytes(gzip.compress(b"0" * (8 * 2**20), compresslevel=9))
+    assert bomb.stat().st_size < 64 * 2**10
+    with pytest.raises(FileImportError, match=r"expands to more than 1,048,576 bytes"):
+        import_files([bomb], store, max_expanded=2**20)
+    assert not store.root.exists() or store.manifest().empty
+    plain = tmp_path / "not_really.csv.gz"
+    plain.write_bytes((samples / CSV_NAME).read_bytes())
+    assert read_file(plain).attrs["format"] == "comtrade_csv"
+    with pytest.raises(InputError, match="max_expanded"):
+        read_file(plain, max_expanded=0)
+
+
+def test_multi_member_gzip_reads_whole(samples, tmp_path, sample_records):
+    text = to_tsv(sample_records)
+    header, body = text.split("\n", 1)
+    path = tmp_path / "members.gz"
+    path.write_bytes(gzip.compress((header + "\n").encode()) + gzip.compress(body.encode()))
+    assert len(read_file(path)) == len(sample_records)

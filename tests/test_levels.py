@@ -76,3 +76,12 @@ def test_codes_outside_the_registry_are_named_from_the_hs_nomenclature():
     assert len(h6) > 0.9 * len(registry.codes())  # the registry's codes are HS codes of the same nomenclature
     names = registry.family_table(["HS250410", "HS999998"]).set_index("family_id")["name"]
     assert names["HS250410"].startswith("Graphite; natural") and names["HS999998"] == "HS 999998 (outside the registry)"
+
+
+def test_a_fetch_can_ask_for_any_hs_code():
+    from analysis.comtrade.params import check_codes
+
+    codes = check_codes(["250410", "8542", "optics"])
+    assert {"250410", "8542", "901310"} <= set(codes["H6"]) and {"250410", "8542"} <= set(codes["H5"])
+    with pytest.raises(InputError, match="unknown HS code"):
+        check_codes(["optcs"])

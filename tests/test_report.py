@@ -108,7 +108,8 @@ def test_folder_layout(report):
     assert sorted(p.name for p in (report / "tables").iterdir()) == sorted(OUTPUT_FILES)
     pngs = sorted(p.stem for p in (report / "figures").glob("*.png"))
     svgs = sorted(p.stem for p in (report / "figures").glob("*.svg"))
-    assert pngs == svgs and len(pngs) >= 20
+    assert len(pngs) >= 20 and set(svgs) < set(pngs)  # SVG for the brief's figures only
+    assert {"relative_ratios", "transit", "event_study"} <= set(svgs) and not {"group_index", "mirror"} & set(svgs)
     for png in (report / "figures").glob("*.png"):
         with Image.open(png) as im:
             assert round(im.info["dpi"][0]) == 200
@@ -177,7 +178,7 @@ def test_summary_is_a_short_brief_with_numbers(report):
 def test_brief_before_the_appendix_is_short(report):
     """The brief (everything before the Data section) stays short: the long tables are in the appendix."""
     md = (report / "report.md").read_text(encoding="utf-8")
-    brief = md.split("\n## Data", 1)[0]
+    brief = re.split(r"\n## (?:Who supplies|Data)", md, maxsplit=1)[0]
     assert len(brief.splitlines()) < 160
     assert brief.count("**Table ") <= 4
     captions = re.findall(r"^\*\*Figure \d+\.\*\* (.+)$", md, flags=re.M)
@@ -190,6 +191,18 @@ def test_summary_states_the_correction_it_made(report):
     compare = pd.read_csv(report / "tables" / "compare.csv")
     n = int(compare.loc[compare["partner_code"] == 112, "relative_p_value"].notna().sum())
     assert f"over Belarus's {n} family tests" in _section(md, "Summary")
+
+
+def test_cli_and_report_count_the_same_families(demo_report):
+    """The command prints the Summary's count in the Summary's words (same families, same correction)."""
+    status, out, _, folder = demo_report
+    summary = _section((folder / "report.md").read_text(encoding="utf-8"), "Summary")
+    pattern = (r"(\d+) of the (\d+) dual-use families with a relative ratio rose significantly more for Belarus than "
+               r"for the comparison partners \(Benjamini-Hochberg q < 0.05 over Belarus's (\d+) family tests")
+    said = re.search(pattern, out)
+    assert said, out
+    written = re.search(pattern, summary.replace("\n", " "))
+    assert written and said.groups() == written.groups()
 
 
 def test_data_section_states_the_limits(report):

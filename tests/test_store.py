@@ -138,7 +138,8 @@ def test_read_filters(store, small_demo):
                       & small_demo["period"].between("202203", "202205")]
     assert len(got) == len(want) > 0
     assert set(got["period"]) == {"202203", "202204", "202205"}
-    assert len(store.read(partners="KAZ", reporters=156)) == (small_demo["partnerCode"] == 398).sum()
+    assert len(store.read(partners="KAZ", reporters=156)) == \
+        ((small_demo["partnerCode"] == 398) & (small_demo["reporterCode"] == 156)).sum()
     assert len(store.read(reporters=112)) == (small_demo["reporterCode"] == 112).sum()
     assert len(store.read(freq="A")) == 0
     with pytest.raises(InputError, match="flowCode"):
@@ -197,15 +198,20 @@ def test_crash_while_replacing_manifest_leaves_previous_store_intact(store, smal
     assert len(store.read()) == len(small_demo)
 
 
-def test_debris_of_a_killed_writer_is_swept(store, small_demo):
+def test_debris_of_a_killed_writer_is_swept_and_orphans_quarantined(store, small_demo):
     store.write_chunk(small_demo.head(10), query={"a": 1}, endpoint="x", source="x")
-    (store.chunks_dir / ".0123456789abcdef.x.parquet.abc.tmp").write_bytes(b"half a file")
+    (store.chunks_dir / ".0123456789abcdef.deadbeef0000.parquet.k3j_x9a2.tmp").write_bytes(b"half a file")
     (store.chunks_dir / "0123456789abcdef.deadbeef0000.parquet").write_bytes(b"never committed")
-    (store.root / ".manifest.json.xyz.tmp").write_bytes(b"{")
+    (store.chunks_dir / "notes.txt").write_bytes(b"someone else's file")
+    (store.root / ".manifest.json.ab12cd34.tmp").write_bytes(b"{")
     Store(store.root).write_chunk(small_demo.head(3), query={"b": 1}, endpoint="x", source="x")
     names = sorted(p.name for p in store.chunks_dir.iterdir())
-    assert len(names) == 2 and not any(n.endswith(".tmp") or n.startswith("0123") for n in names)
+    assert len(names) == 3 and "notes.txt" in names
+    assert not any(n.endswith(".tmp") or n.startswith("0123") for n in names)
     assert not list(store.root.glob("*.tmp"))
+    moved = list(store.quarantine_dir.iterdir())
+    assert [p.name.split(".", 1)[1] for p in moved] == ["0123456789abcdef.deadbeef0000.parquet"]
+    assert moved[0].read_bytes() == b"never committed"
 
 
 def test_refresh_replaces_chunk_and_removes_old_file(store):

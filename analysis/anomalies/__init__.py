@@ -16,10 +16,15 @@ p-value. :func:`find_anomalies` runs them and then:
   is one ``common_shift`` / ``common_spike`` row (``partner_code`` 0,
   ``n_partners`` the partners it covers), and the per-partner rows it
   explains are folded into it (:mod:`~analysis.anomalies.common_event`);
+- *a shift's edge*: a spike within a month of its own series' level shift
+  is the first month of the new level, folded into the shift
+  (:func:`~analysis.anomalies.level_shift.fold_edge_spikes`);
 - *q-values*: Benjamini-Hochberg within each family of tests, a family being
-  kind x (focal partner | every other row), so the focal partner's q-values
-  do not depend on how many other partners the data hold; the q-values are
-  computed before folding, so folding never changes a remaining row's q;
+  kind x partner (reporter-wide events, partner 0, are their own), so the
+  focal partner's q-values do not depend on how many other partners the data
+  hold, and partners with many true findings (the transit routes) do not
+  loosen the threshold for the others; the q-values are computed before
+  folding, so folding never changes a remaining row's q;
 - keeps the findings with ``q < alpha`` and ranks them by ``score`` within
   their kind (``score`` is the z-equivalent of the p-value, so comparable
   within a kind).
@@ -31,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Literal, Unpack
 
+import numpy as np
 import pandas as pd
 
 from ..comparison import check_alpha
@@ -38,11 +44,20 @@ from ..results import AnomalyConfig, AnomalyResult
 from ..schema import is_synthetic
 from ..study import Countries, Study, StudyArgs, check_choice
 from . import common_event, counterfactual, level_shift, mirror_gap, new_flow, relative, spike, unit_value
-from .common import FINDING_COLUMNS, KINDS, AnomalyError, add_qvalues, conform, finalize, panel
+from .common import FINDING_COLUMNS, KINDS, AnomalyError, Panel, add_qvalues, conform, finalize, panel
 from .common_event import is_folded
 from .counterfactual import counterfactual_band
 
-__all__ = ["find_anomalies", "counterfactual_band", "is_folded", "FINDING_COLUMNS", "KINDS", "AnomalyError"]
+__all__ = ["find_anomalies", "counterfactual_band", "is_folded", "FINDING_COLUMNS", "KINDS", "AnomalyError",
+           "ANNUAL_KINDS", "ANNUAL_NOTE"]
+
+ANNUAL_KINDS = ("new_flow", "mirror_gap")
+"""The detectors that run on annual studies (``freq="A"``)."""
+ANNUAL_NOTE = ("annual data: one value a year gives a series too few points for level shifts, spikes, unit-value "
+               "breaks, counterfactual projections and reporter-wide events (each needs years of months: a date "
+               "searched among months, a month against its neighbours); only new flows (years before against "
+               "years after) and mirror gaps (annual totals of both sides) are tested")
+"""What annual data can and cannot show in the anomaly findings (for the report to quote)."""
 
 CounterfactualScope = Literal["focal", "all"]
 """Which series the counterfactual model projects: the focal partner's (default) or every partner's."""
@@ -77,6 +92,8 @@ def find_anomalies(
     (the post window closes at the data's last month). ``detectors``: a
     subset of KINDS (default all). ``counterfactual_scope``: project the
     focal partner's series only (default) or every partner's.
+    An annual study (``freq="A"``) runs only :data:`ANNUAL_KINDS` (see
+    :data:`ANNUAL_NOTE`; ``config.detectors`` lists what ran).
     ``all_tested=True`` returns every tested row with its q-value instead of
     the findings (for calibration checks; rows folded into a reporter-wide
     event stay, marked by :func:`is_folded`). ``focal_relative=False`` tests
@@ -94,6 +111,8 @@ def find_anomalies(
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise AnomalyError(f"unknown detector(s) {unknown}; choose from {list(KINDS)}")
+    if s.freq == "A":  # see ANNUAL_NOTE: the others need months
+        kinds = [k for k in kinds if k in ANNUAL_KINDS]
     check_alpha(alpha)
     check_choice(counterfactual_scope, CounterfactualScope, "counterfactual_scope")
     from ..comparison import resolve_partners
@@ -103,7 +122,7 @@ def find_anomalies(
     if len(p.dates):
         s = s.closed(p.dates.max())
     focal = s.focal if counterfactual_scope == "focal" else None
-    rp = relative.relative_panel(p, s.focal, s.controls, s.pre) if focal_relative else p
+    rp = _relative_panel(series, s, p, wanted) if focal_relative else p
     rel = rp.relative_mask()
     protected = set(zip(rp.keys["partner_code"].astype(int)[rel], rp.keys["family_id"].astype(str)[rel],
                         strict=True))
@@ -124,11 +143,28 @@ def find_anomalies(
     parts = [conform(x, synthetic) for x in parts if len(x)]
     tested = pd.concat(parts, ignore_index=True) if parts else conform(pd.DataFrame(columns=FINDING_COLUMNS),
                                                                        synthetic)
-    tested = add_qvalues(tested, s.focal)
+    tested = add_qvalues(tested)
     if events is not None:
         tested = common_event.fold(tested, events, alpha, protected)
+    tested = level_shift.fold_edge_spikes(tested, alpha, common_event.FOLDED)
     config = AnomalyConfig(alpha=alpha, detectors=tuple(kinds), partners=None if wanted is None else tuple(wanted),
                            all_tested=all_tested, focal_relative=focal_relative)
     if all_tested:
         return AnomalyResult(tested.reset_index(drop=True), s, config, synthetic)
     return AnomalyResult(finalize(tested[~is_folded(tested)], alpha, synthetic), s, config, synthetic)
+
+
+def _relative_panel(series: pd.DataFrame, study: Study, p: Panel, wanted: list[int] | None) -> Panel:
+    """``p`` with the focal partner's series relative to its comparison group (:mod:`.relative`), the group
+    read from the data even when ``wanted`` leaves its partners out of the tests."""
+    if wanted is None or set(study.controls) <= set(wanted):
+        return relative.relative_panel(p, study.focal, study.controls, study.pre)
+    full = panel(series, study, partners=sorted(set(wanted) | set(study.controls)))
+    rp = relative.relative_panel(full, study.focal, study.controls, study.pre)
+    keep = rp.keys["partner_code"].isin(wanted).to_numpy()
+    out = rp.subset(keep)
+    if len(out.dates) != len(p.dates) or not (out.dates == p.dates).all():  # the wider panel spans more months
+        rows = np.flatnonzero(out.dates.isin(p.dates))
+        out = Panel(p.dates, out.keys, out.usd[rows], out.kg[rows], out.synthetic,
+                    None if out.scale is None else out.scale[rows], out.basis, out.drift)
+    return out

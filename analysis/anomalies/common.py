@@ -76,7 +76,9 @@ class Panel:
     value but the value relative to a comparison group
     (:mod:`~analysis.anomalies.relative`): recorded USD = ``usd * scale``, and
     ``basis`` says what the series is relative to ("" for a series analysed
-    as recorded).
+    as recorded). ``drift`` (one per series, None: all 0) is how far, in log
+    units a year, a series' own trend can stray from its comparison group's
+    (measured on the group: :func:`~analysis.anomalies.relative.relative_panel`).
     """
 
     dates: pd.DatetimeIndex
@@ -86,6 +88,7 @@ class Panel:
     synthetic: bool
     scale: np.ndarray | None = None
     basis: np.ndarray | None = None
+    drift: np.ndarray | None = None
 
     @property
     def n_series(self) -> int:
@@ -103,6 +106,17 @@ class Panel:
         """One note per series on what it is relative to ("" when analysed as recorded)."""
         return np.full(self.n_series, "", dtype=object) if self.basis is None else self.basis
 
+    @property
+    def per_year(self) -> int:
+        """Periods a year: 1 for annual series (dated January 1, one a year), else 12."""
+        d = self.dates
+        annual = len(d) > 1 and bool((d.month == 1).all()) and d.year.nunique() == len(d)
+        return 1 if annual else 12
+
+    def drift_or_zero(self) -> np.ndarray:
+        """``drift`` as an array (zeros when None)."""
+        return np.zeros(self.n_series) if self.drift is None else self.drift
+
     def relative_mask(self) -> np.ndarray:
         """True for series analysed relative to a comparison group (their ``basis`` starts with "relative")."""
         return np.array([str(b).startswith("relative") for b in self.basis_notes()], dtype=bool)
@@ -118,11 +132,11 @@ class Panel:
         idx = np.flatnonzero(cols) if np.asarray(cols).dtype == bool else np.asarray(cols)
         return Panel(self.dates, self.keys.iloc[idx].reset_index(drop=True), self.usd[:, idx], self.kg[:, idx],
                      self.synthetic, None if self.scale is None else self.scale[:, idx],
-                     None if self.basis is None else self.basis[idx])
+                     None if self.basis is None else self.basis[idx], None if self.drift is None else self.drift[idx])
 
 
 def check_series(series: pd.DataFrame) -> None:
-    """Raise AnomalyError unless ``series`` looks like a monthly series frame of analysis.series."""
+    """Raise AnomalyError unless ``series`` looks like a series frame of analysis.series."""
     if not isinstance(series, pd.DataFrame):
         raise AnomalyError(f"expected a series frame (DataFrame), got {type(series).__name__}")
     missing = [c for c in (*SERIES_KEY, "date", "usd", "kg") if c not in series.columns]
@@ -152,9 +166,13 @@ def panel(series: pd.DataFrame, study: Study, *, partners: Iterable[int] | None 
     keys["kind"] = meta["kind"].reindex(idx).to_numpy() if "kind" in meta else registry.UNGROUPED
     keys["family_name"] = family_names(keys["family_id"])
     dates = pd.DatetimeIndex(usd.index)
-    full = pd.date_range(dates.min(), dates.max(), freq="MS")
-    if len(full) != len(dates):
-        raise AnomalyError("the anomaly detectors need monthly series without gaps (analysis.series.build_series)")
+    full = pd.date_range(dates.min(), dates.max(), freq="YS" if study.freq == "A" else "MS")
+    if len(full) != len(dates) or (full != dates).any():
+        if study.freq == "A":
+            raise AnomalyError("the study is annual (freq='A'): the anomaly detectors need annual series, one value "
+                               "a year (analysis.series.build_series(freq='A'))")
+        raise AnomalyError("the anomaly detectors need monthly series without gaps (analysis.series.build_series); "
+                           "annual series need an annual study (freq='A')")
     return Panel(dates, keys, usd.to_numpy(dtype=float), kg.to_numpy(dtype=float), synthetic)
 
 
@@ -332,26 +350,27 @@ def empty_findings(synthetic: bool = False) -> pd.DataFrame:
     return conform(pd.DataFrame({c: pd.Series(dtype=float) for c in FINDING_COLUMNS if c != "synthetic"}), synthetic)
 
 
-def test_families(tested: pd.DataFrame, focal: int | None) -> pd.Series:
-    """The Benjamini-Hochberg family of every tested row: ``kind`` x (``focal`` | ``other``).
+def test_families(tested: pd.DataFrame) -> pd.Series:
+    """The Benjamini-Hochberg family of every tested row: ``kind`` x ``partner_code``.
 
-    The focal partner's tests form their own family within each kind, so its
-    q-values do not depend on how many other partners the data hold (a study
-    of Belarus gets the same answer whether the store has 12 partners or
-    200). Reporter-wide events (partner_code 0) and every other partner share
-    the ``other`` family of their kind.
+    Each partner is its own question (as compare's default ``q_scope``): the
+    focal partner's q-values do not depend on how many other partners the
+    data hold (a study of Belarus gets the same answer whether the store has
+    12 partners or 200), and a group of partners with hundreds of true
+    findings (transit routes whose imports rose everywhere) does not loosen
+    the threshold for the partners that had none. Reporter-wide events
+    (partner_code 0) form their own family per kind.
     """
-    who = np.where(tested["partner_code"].to_numpy() == focal, "focal", "other") if focal is not None \
-        else np.full(len(tested), "other")
-    return tested["kind"].astype(str) + ":" + pd.Series(who, index=tested.index)
+    who = tested["partner_code"].astype("int64").astype(str)
+    return tested["kind"].astype(str) + ":" + who
 
 
-def add_qvalues(tested: pd.DataFrame, focal: int | None) -> pd.DataFrame:
+def add_qvalues(tested: pd.DataFrame) -> pd.DataFrame:
     """``tested`` with BH q-values computed within each family of :func:`test_families`."""
     out = tested.copy()
     if out.empty:
         return out
-    fam = test_families(out, focal)
+    fam = test_families(out)
     q = np.full(len(out), np.nan)
     for _, at in out.groupby(fam, sort=False).indices.items():
         q[at] = bh_qvalues(out["p_value"].to_numpy(dtype=float)[at])

@@ -50,8 +50,10 @@ the remaining rows keep the q-values they had): for a ``common_shift`` with
 q < alpha, the ``level_shift`` rows of the partners sharing it within
 ``FOLD_MONTHS`` (2) months and in the same direction (and their ``new_flow``
 rows, when the common shift is upward: a reclassification into a family
-starts a "new flow" everywhere) are folded; for a ``common_spike``, their
-``spike`` rows in the same month (+-1). Folded rows leave the findings; with
+starts a "new flow" everywhere) are folded, and their ``spike`` rows within
+a month of the break (the month before a ban is judged against a level that
+drops right after it: part of the same event); for a ``common_spike``,
+their ``spike`` rows in the same month (+-1). Folded rows leave the findings; with
 ``all_tested`` they stay, their ``detail`` beginning with ``FOLDED``. Rows
 of the focal partner analysed relative to its comparison group
 (:mod:`~analysis.anomalies.relative`) are never folded: the common movement
@@ -267,7 +269,7 @@ def _spikes(index: np.ndarray, keys: Panel, ctx: _Context) -> tuple[pd.DataFrame
     fams = np.arange(index.shape[1])
     at = z.argmax(axis=0)
     stat = z[at, fams]
-    null_tail, factor = spike_null(tuple(codes.tolist()))
+    null_tail, factor = spike_null(tuple(codes.tolist()), tuple(np.round(ctx.years, 6).tolist()))
     log_p = null_tail.log_sf(stat)
     loo = np.ones(index.shape, dtype=bool)
     loo[at, fams] = False
@@ -336,11 +338,12 @@ def fold(tested: pd.DataFrame, events: CommonEvents, alpha: float,
     for i in np.flatnonzero(np.isin(kind, KINDS) & (q < alpha)):
         shared = events.sharers.get((str(kind[i]), str(family[i])), ())
         up = bool(size[i] > 1)
-        targets = (("level_shift", "new_flow") if up else ("level_shift",)) if kind[i] == KIND_SHIFT else ("spike",)
-        window = FOLD_MONTHS if kind[i] == KIND_SHIFT else 1
+        targets = (("level_shift", "new_flow", "spike") if up else ("level_shift", "spike")) \
+            if kind[i] == KIND_SHIFT else ("spike",)
         cand = np.flatnonzero(np.isin(kind, targets) & (family == family[i]) & np.isin(partner, shared) & ~guarded)
         held = []
         for j in cand:
+            window = FOLD_MONTHS if kind[i] == KIND_SHIFT and kind[j] != "spike" else 1
             if detail[j].startswith(FOLDED) or months_apart(period[j], period[i]) > window:
                 continue
             if kind[j] == "level_shift" and np.isfinite(size[j]) and (size[j] > 1) != up:

@@ -33,11 +33,19 @@ observed / high .. observed / low (the upper end empty, NaN, when the
 projection's 2.5% point is 0; size, interval and the expected columns
 empty, with the reason in ``detail``, when the band spans more than
 ``MAX_SPREAD``, x1000: the mean of such a projection, and a ratio to it,
-mean nothing). For the study's focal partner the model
-is fitted to its series relative to the comparison group
-(:mod:`~analysis.anomalies.relative`) and the projected paths are multiplied
-back by the group's actual index, so ``expected_usd`` is what the pre-window
-model predicts had the focal partner moved with the group. The p-value is two-sided: the log of the
+mean nothing). For the study's focal partner the model is fitted to its
+series relative to the comparison group (:mod:`~analysis.anomalies.relative`)
+without a fitted trend of its own: its counterfactual is parallel trends,
+had it moved with the group. Each path then draws an own trend from the
+spread of the comparison partners' own pre-window trends about the group's
+(``drift``, :func:`~analysis.anomalies.relative.trend_drift`), because a
+partner's trend can stray from the group's as theirs do; and the projected
+paths are multiplied back by the group's actual index, so ``expected_usd``
+is what the focal partner would have recorded had it moved with the group
+(in recorded USD, like ``observed_usd``). Extrapolating the focal partner's
+own three-year trend instead (as for a series without a comparison group)
+would make every interval three to five times wider and answer a different
+question. The p-value is two-sided: the log of the
 observed sum is standardised by the mean and SD of the log simulated sums
 (a sum of log-normals is close to log-normal; the simulations alone cannot
 give p-values small enough for a multiple-testing correction) and referred
@@ -52,7 +60,9 @@ comparison's business (analysis.compare). Vectorised, it costs about a
 second for a thousand series.
 
 Assumes: the pre-window trend and season would have continued, on the log
-scale, with AR(1) noise; the pre window has at least ``MIN_PRE_MONTHS``
+scale, with AR(1) noise (for a focal series relative to its comparison
+group: its level relative to the group, give or take an own trend as far
+from the group's as the comparison partners' own trends are); the pre window has at least ``MIN_PRE_MONTHS``
 effective months and is positive in ``MIN_POSITIVE`` (75%) of them. When it
 fails: a trend that was bending before 2022 (a linear log trend
 extrapolated for three years is a strong assumption: the interval widens
@@ -125,7 +135,7 @@ class Projection:
     fitted: np.ndarray
     sigma: np.ndarray
     rho: np.ndarray
-    dof: int
+    dof: np.ndarray  # residual degrees of freedom per series
 
 
 def _years(d: pd.DatetimeIndex, origin: pd.Timestamp) -> np.ndarray:
@@ -133,7 +143,7 @@ def _years(d: pd.DatetimeIndex, origin: pd.Timestamp) -> np.ndarray:
 
 
 @lru_cache(maxsize=16)
-def rho_map(codes: tuple, years: tuple, n_sim: int = 4000) -> tuple[float, float, float]:
+def rho_map(codes: tuple, years: tuple, n_sim: int = 4000, trend: bool = True) -> tuple[float, float, float]:
     """Regression calibration of the AR estimate for this design.
 
     Simulates AR(1) series (coefficient uniform on 0-0.9) and regresses the
@@ -147,11 +157,17 @@ def rho_map(codes: tuple, years: tuple, n_sim: int = 4000) -> tuple[float, float
     rng = rng_for("counterfactual", codes, years, n_sim)
     rho = rng.uniform(0.0, 0.9, n_sim)
     sims = ar1_noise(rng, len(codes_a), n_sim, rho)
-    Z = design(codes_a, years_a, seasonal=_seasonal(codes_a))
+    Z = _base_design(codes_a, years_a, _seasonal(codes_a), trend)
     raw = _raw_rho(cleaned(sims, codes_a), Z)
     b, a = np.polyfit(raw, rho, 1)
     spread = float(np.std(rho - (a + b * raw), ddof=2))
     return float(a), float(b), spread
+
+
+def _base_design(codes: np.ndarray, years: np.ndarray, seasonal: bool, trend: bool) -> np.ndarray:
+    """The pre-window design: intercept, trend (unless ``trend`` is False), month-of-year dummies."""
+    Z = design(codes, years, seasonal=seasonal)
+    return Z if trend else np.delete(Z, 1, axis=1)
 
 
 def _seasonal(codes: np.ndarray) -> bool:
@@ -165,7 +181,8 @@ def _raw_rho(x: np.ndarray, Z: np.ndarray) -> np.ndarray:
 
 
 def project(usd: np.ndarray, dates: pd.DatetimeIndex, pre: Window, post: Window, *, n_sim: int = N_SIM,
-            seed: int = 0, bands: bool = False, scale: np.ndarray | None = None) -> Projection:
+            seed: int = 0, bands: bool = False, scale: np.ndarray | None = None, trend: bool = True,
+            drift: np.ndarray | None = None) -> Projection:
     """Fit the pre-window model to every column of ``usd`` and simulate the months after the pre window.
 
     ``bands`` also keeps each month's mean and 2.5%/97.5% points (for charts).
@@ -173,6 +190,12 @@ def project(usd: np.ndarray, dates: pd.DatetimeIndex, pre: Window, post: Window,
     month by month: for a series analysed relative to a comparison index,
     the index, so that the projection comes back in recorded USD (what the
     pre-window model predicts given how the comparison group actually moved).
+    ``trend=False`` leaves the linear trend out of the model (level, season
+    and AR(1) errors only): the counterfactual of a series relative to its
+    comparison group, which is parallel trends. ``drift`` (per column, log
+    units a year) then gives each path a trend of its own drawn from
+    N(0, drift^2), pivoting at the middle of the pre window: parallel trends
+    up to the spread of own trends seen among the comparison partners.
     """
     keep = effective_rows(dates, usd)
     w = month_weights(dates, keep)
@@ -187,10 +210,10 @@ def project(usd: np.ndarray, dates: pd.DatetimeIndex, pre: Window, post: Window,
     yrs = _years(d, origin)
     codes_pre, yrs_pre = codes[in_pre], yrs[in_pre]
     seasonal = _seasonal(codes_pre)
-    Z = design(codes_pre, yrs_pre, seasonal=seasonal)
-    Zf = _design_like(codes[ahead], yrs[ahead] - yrs_pre.mean(), codes_pre, seasonal)
+    Z = _base_design(codes_pre, yrs_pre, seasonal, trend)
+    Zf = _design_like(codes[ahead], yrs[ahead] - yrs_pre.mean(), codes_pre, seasonal, trend)
     clean = cleaned(x_pre, codes_pre, valid=u[in_pre] > 0)
-    a, b, spread = rho_map(tuple(codes_pre.tolist()), tuple(np.round(yrs_pre, 6).tolist()))
+    a, b, spread = rho_map(tuple(codes_pre.tolist()), tuple(np.round(yrs_pre, 6).tolist()), trend=trend)
     centre = np.clip(a + b * _raw_rho(clean, Z), RHO_GRID[0], RHO_GRID[-1])
     n, k = Z.shape
     dof = max(n - k, 1)
@@ -227,6 +250,9 @@ def project(usd: np.ndarray, dates: pd.DatetimeIndex, pre: Window, post: Window,
             dev[at] = zb[at] @ chol[gi].T
         b_draw = beta[g, :, cc] + np.sqrt(s2)[..., None] * dev
         paths = np.einsum("nsk,hk->nsh", b_draw, Zf)  # (sim, series, h): trend + season
+        if drift is not None:
+            slope = drift[cols][None, :] * rng.standard_normal((n_sim, nc))
+            paths += slope[:, :, None] * (yrs[ahead] - yrs_pre.mean())[None, None, :]
         r_ = RHO_GRID[g]
         e = e_last[g, cc]
         sd = np.sqrt(s2)
@@ -244,14 +270,52 @@ def project(usd: np.ndarray, dates: pd.DatetimeIndex, pre: Window, post: Window,
         tot["lmean"][cols], tot["lsd"][cols] = lt.mean(axis=0), lt.std(axis=0, ddof=1)
     g0 = np.rint((centre - RHO_GRID[0]) / (RHO_GRID[1] - RHO_GRID[0])).astype(int)
     b0 = beta[g0, :, np.arange(m)].T
-    fitted = np.maximum(np.exp(Z @ b0) - c, 0.0)
+    fitted = np.maximum(np.exp(Z @ b0) - c, 0.0)  # on the analysed scale (relative series: before the index)
     return Projection(d[ahead], d[in_pre], out["mean"], out["low"], out["high"], tot["mean"], tot["low"],
-                      tot["high"], tot["lmean"], tot["lsd"], fitted, np.sqrt(sig2[g0, np.arange(m)]), centre, dof)
+                      tot["high"], tot["lmean"], tot["lsd"], fitted, np.sqrt(sig2[g0, np.arange(m)]), centre,
+                      np.full(m, dof))
 
 
-def _design_like(codes: np.ndarray, years_centred: np.ndarray, ref_codes: np.ndarray, seasonal: bool) -> np.ndarray:
-    """Design rows for new months with the columns of ``design(ref_codes, ...)`` (trend centred like the fit)."""
-    cols = [np.ones(len(codes)), years_centred]
+def project_panel(p: Panel, cols: np.ndarray, pre: Window, post: Window, *, n_sim: int = N_SIM,
+                  bands: bool = False) -> Projection:
+    """:func:`project` of the panel's columns ``cols``, each with the model its basis calls for.
+
+    A series relative to its comparison group (:mod:`~analysis.anomalies.relative`)
+    is projected without a fitted trend of its own (parallel trends: had it
+    moved with the group), each path drawing an own trend from the spread
+    of the comparison partners' own trends (``drift``), and multiplied back
+    by the group's index, so its projection is in recorded USD; a series
+    analysed as recorded keeps its own fitted pre-window trend. The detector and the chart bands
+    (:func:`counterfactual_band`) both project through here, so a band shows
+    exactly the counterfactual behind a finding.
+    """
+    cols = np.asarray(cols, dtype=int)
+    rel = p.relative_mask()[cols]
+    parts = {}
+    for flag in (True, False):
+        at = cols[rel == flag]
+        if len(at):
+            parts[flag] = project(p.usd[:, at], p.dates, pre, post, n_sim=n_sim, bands=bands,
+                                  scale=p.scale_or_one()[:, at], trend=not flag,
+                                  drift=p.drift_or_zero()[at] if flag else None)
+    if len(parts) == 1:
+        return next(iter(parts.values()))
+    a, b = parts[True], parts[False]
+    order = np.argsort(np.r_[np.flatnonzero(rel), np.flatnonzero(~rel)], kind="stable")
+
+    def join(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.concatenate([x, y], axis=-1)[..., order]
+
+    return Projection(a.months, a.pre_months, *(join(getattr(a, f), getattr(b, f)) for f in (
+        "month_mean", "month_low", "month_high", "total_mean", "total_low", "total_high", "log_mean", "log_sd",
+        "fitted", "sigma", "rho", "dof")))
+
+
+def _design_like(codes: np.ndarray, years_centred: np.ndarray, ref_codes: np.ndarray, seasonal: bool,
+                 trend: bool = True) -> np.ndarray:
+    """Design rows for new months with the columns of ``_base_design(ref_codes, ...)`` (trend centred like the
+    fit)."""
+    cols = [np.ones(len(codes)), years_centred] if trend else [np.ones(len(codes))]
     if seasonal:
         cols += [(codes == c).astype(float) for c in np.unique(ref_codes)[1:]]
     return np.column_stack(cols)
@@ -278,7 +342,7 @@ def detect(p: Panel, *, pre: Window, post: Window, focal: int | None = None, n_s
     tested = np.flatnonzero(ok)
     if len(tested) == 0:
         return rows_frame(p, tested, KIND)
-    proj = project(p.usd[:, tested], p.dates, pre, post, n_sim=n_sim, scale=p.scale_or_one()[:, tested])
+    proj = project_panel(p, tested, pre, post, n_sim=n_sim)
     keep = effective_rows(p.dates, p.usd[:, tested])
     w = month_weights(p.dates, keep)
     d = p.dates[keep]
@@ -321,39 +385,55 @@ def counterfactual_band(series: pd.DataFrame, study: Study | None = None, *, fam
     window ``expected`` is the in-sample fit (low/high its 95% band for an
     ordinary month); after it, the mean of the simulated paths and their
     2.5%/97.5% points (transition months included). A merged Jan-Feb row
-    stands for both months (each shows the same values).
+    stands for both months (each shows the same values). The model is the
+    detector's (:func:`project_panel`): where the focal partner's series is
+    analysed relative to its comparison group, the band is what it would
+    have recorded had it moved with the group (the group's actual index
+    times the projection without an own trend), in recorded USD like
+    ``observed``; otherwise its own pre-window trend projected.
     """
+    from .relative import relative_panel
+
     st = Study.resolve(study, **study_args)
-    p = panel(series, st, partners=[st.focal])
-    sel = (p.keys["family_id"] == family).to_numpy()
+    whole = panel(series, st, partners=[st.focal, *st.controls])
+    if len(whole.dates):
+        st = st.closed(whole.dates.max())
+    p = relative_panel(whole, st.focal, st.controls, st.pre)
+    sel = ((p.keys["family_id"] == family) & (p.keys["partner_code"] == st.focal)).to_numpy()
     if not sel.any():
         raise AnomalyError(f"no series for reporter {st.reporter}, flow {st.flow}, partner {st.focal}, "
                            f"family {family!r}")
     p = p.subset(sel)
-    st = st.closed(p.dates.max())
     pre_w, post_w = st.pre, st.post
     if not eligible(p.usd, p.dates, pre_w, post_w)[0]:
         raise AnomalyError(f"family {family} for partner {st.focal}: too few positive months in {pre_w} to project")
-    proj = project(p.usd, p.dates, pre_w, post_w, n_sim=n_sim, bands=True)
-    _, c = log_level(p.usd[(p.dates >= pre_w.start) & (p.dates <= pre_w.end)])
+    proj = project_panel(p, np.array([0]), pre_w, post_w, n_sim=n_sim, bands=True)
+    keep = effective_rows(p.dates, p.usd)
+    d = p.dates[keep]
+    in_pre = np.asarray((d >= pre_w.start) & (d <= pre_w.end))
+    _, c = log_level(p.usd[keep][in_pre])
     band = np.exp(1.96 * proj.sigma[0])
     fit = proj.fitted[:, 0] + c[0]
+    index = p.scale_or_one()[keep][in_pre, 0]  # the comparison group's index (1 for a series as recorded)
     rows = pd.DataFrame({
         "date": np.concatenate([proj.pre_months, proj.months]),
-        "expected": np.concatenate([proj.fitted[:, 0], proj.month_mean[:, 0]]),
-        "low": np.concatenate([np.maximum(fit / band - c[0], 0.0), proj.month_low[:, 0]]),
-        "high": np.concatenate([fit * band - c[0], proj.month_high[:, 0]]),
+        "expected": np.concatenate([proj.fitted[:, 0] * index, proj.month_mean[:, 0]]),
+        "low": np.concatenate([np.maximum(fit / band - c[0], 0.0) * index, proj.month_low[:, 0]]),
+        "high": np.concatenate([(fit * band - c[0]) * index, proj.month_high[:, 0]]),
     })
-    obs = pd.DataFrame({"date": p.dates, "observed": p.usd[:, 0]})
+    obs = pd.DataFrame({"date": p.dates, "observed": p.raw_usd()[:, 0]})
     out = obs.merge(rows, on="date", how="left")
     out[["expected", "low", "high"]] = out[["expected", "low", "high"]].ffill(limit=1).where(
         out["date"] >= pre_w.start)  # a merged February shows its January's values
     out = out[(out["date"] >= pre_w.start) & (out["date"] <= post_w.end)].reset_index(drop=True)
     out["synthetic"] = p.synthetic
+    out.attrs["basis"] = str(p.basis_notes()[0]) or "own series"
     return out
 
 
-BAND_COLUMNS = ["family", "date", "observed", "expected", "low", "high", "note", "synthetic"]
+BAND_COLUMNS = ["family", "date", "observed", "expected", "low", "high", "note", "basis", "synthetic"]
+"""``basis``: what the band's counterfactual is ("relative to the median of N comparison partners": had the focal
+partner moved with them; "own series: ...": its own pre-window trend)."""
 
 
 def counterfactual_bands(series: pd.DataFrame, findings: pd.DataFrame, study: Study, *, top: int = 6,
@@ -362,20 +442,22 @@ def counterfactual_bands(series: pd.DataFrame, findings: pd.DataFrame, study: St
 
     Families in the order of :func:`~analysis.anomalies.common.ranked_findings`,
     each once. Where the pre window gives nothing to project from (a new
-    flow), the observed series alone, with the reason in ``note``.
+    flow), the observed series alone, with the reason in ``note``. ``basis``
+    says what each band's counterfactual is (:data:`BAND_COLUMNS`).
     """
     flags = findings[(findings["partner_code"] == study.focal) & findings["kind"].isin(USD_KINDS)]
     families = list(dict.fromkeys(ranked_findings(flags)["family"]))[:max(top, 0)] if len(flags) else []
     parts = []
     for family in families:
         try:
-            band = counterfactual_band(series, study, family=family, n_sim=n_sim).assign(note="")
+            band = counterfactual_band(series, study, family=family, n_sim=n_sim)
+            band = band.assign(note="", basis=band.attrs.get("basis", ""))
         except AnomalyError:
             p = panel(series, study, partners=[study.focal])
             col = int(np.flatnonzero((p.keys["family_id"] == family).to_numpy())[0])
             band = pd.DataFrame({"date": p.dates, "observed": p.usd[:, col], "expected": np.nan, "low": np.nan,
                                  "high": np.nan, "note": "no counterfactual: too few months with trade in the "
-                                                         "pre window to project from",
+                                                         "pre window to project from", "basis": "",
                                  "synthetic": p.synthetic})
         parts.append(band.assign(family=family))
     if not parts:

@@ -75,6 +75,7 @@ from .common import (
     fmt_usd,
     log_level,
     month_weights,
+    months_apart,
     rng_for,
     robust_decompose,
     rows_frame,
@@ -381,3 +382,24 @@ def _unit_value_note(p: Panel, keep: np.ndarray, codes: np.ndarray, years: np.nd
             notes[j] = (f"USD/kg also x{ratio:.2f} ({lo:.2f}-{hi:.2f})" if moved
                         else f"USD/kg flat (x{ratio:.2f}, {lo:.2f}-{hi:.2f}): a change in quantity")
     return notes
+
+
+def fold_edge_spikes(tested: pd.DataFrame, alpha: float, folded: str) -> pd.DataFrame:
+    """``tested`` with each spike row that sits within a month of its own series' level shift (q < alpha) folded
+    into it: ``detail`` prefixed by ``folded`` and the shift. The first months after a break sit above a
+    smoothed trend that has not caught up yet; such a "spike" is the shift's edge, not an event of its own."""
+    out = tested.copy()
+    kind = out["kind"].to_numpy()
+    shifts = out[(kind == KIND) & (out["q_value"].to_numpy(dtype=float) < alpha)]
+    if shifts.empty or not (kind == "spike").any():
+        return out
+    at = {(r, p, f): per for r, p, f, per in zip(shifts["reporter_code"], shifts["partner_code"], shifts["family"],
+                                                  shifts["period"], strict=True)}
+    detail = out["detail"].astype(str).to_numpy(dtype=object).copy()
+    for i in np.flatnonzero(kind == "spike"):
+        key = (out["reporter_code"].iat[i], out["partner_code"].iat[i], out["family"].iat[i])
+        per = at.get(key)
+        if per is not None and not detail[i].startswith(folded) and months_apart(out["period"].iat[i], per) <= 1:
+            detail[i] = f"{folded}{KIND} of {key[2]} from {per}: {detail[i]}"
+    out["detail"] = detail
+    return out

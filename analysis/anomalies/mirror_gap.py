@@ -69,11 +69,12 @@ FLOW_WORD = {"X": "exports", "M": "imports"}
 
 
 def _annual(frame: pd.DataFrame) -> pd.DataFrame:
-    """Annual USD per series over complete years (12 months present)."""
+    """Annual USD per series over complete years (12 months present; an annual series' years as they are)."""
     year = frame["date"].dt.year.rename("year")
     g = frame.groupby([frame["partner_code"], frame["reporter_code"], frame["family_id"], year], sort=False)
     out = g["usd"].agg(["sum", "size"]).reset_index()
-    return out[out["size"] == 12].drop(columns="size").rename(columns={"sum": "usd"})
+    annual = bool((frame["date"].dt.month == 1).all()) and bool((out["size"] == 1).all())
+    return out[out["size"] == (1 if annual else 12)].drop(columns="size").rename(columns={"sum": "usd"})
 
 
 def detect(series: pd.DataFrame, *, reporter: int, flow: str, partners=None, min_usd: float = MIN_USD,

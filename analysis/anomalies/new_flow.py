@@ -6,14 +6,17 @@ Rule (thresholds are parameters of :func:`detect` and of find_anomalies):
   ``negligible_share`` (5%) of the mean over the post window (so "absent" is
   the special case 0, and a trickle of samples still counts as negligible);
 - *material after*: the post window averages at least ``material_usd``
-  (25,000 USD a month, i.e. 300,000 USD a year) and at least
-  ``min_post_share`` (50%) of its effective months are positive (a steady
-  flow, not one shipment).
+  (25,000 USD a month, i.e. 300,000 USD a year: the threshold annual series
+  are held to) and at least ``min_post_share`` (50%) of its effective months
+  (years) are positive (a steady flow, not one shipment).
 
 p-value: a one-sided Mann-Whitney test that post-window months are larger
 than pre-window months (effective months: a merged Jan-Feb counts once;
 normal approximation with the tie correction, since pre months are mostly
-tied at zero). Series that fail the rule get p = 1, so the Benjamini-Hochberg
+tied at zero). With annual series the test compares years: with three
+years on each side its smallest p-value is 0.05 (1 in 20 orderings), so a new
+flow is declared only over longer windows (five years before and three
+after give 1 in 56). Series that fail the rule get p = 1, so the Benjamini-Hochberg
 step runs over every series tested and the rule only ever removes findings.
 
 Output: ``period`` = the first month of the flow (the month that best splits
@@ -60,14 +63,16 @@ def detect(p: Panel, *, pre: Window, post: Window, negligible_share: float = NEG
     d = p.dates[keep]
     in_pre = np.asarray(pre.contains(pd.Series(d)))
     in_post = np.asarray(post.contains(pd.Series(d)))
-    if p.n_series == 0 or in_pre.sum() < 3 or in_post.sum() < 3:
+    least = 3 if p.per_year == 12 else 2
+    if p.n_series == 0 or in_pre.sum() < least or in_post.sum() < least:
         return rows_frame(p, np.zeros(0, dtype=int), KIND)
     u = p.usd[keep]
     pre_u, post_u = u[in_pre], u[in_post]
     pre_mean = (pre_u * w[in_pre, None]).sum(axis=0) / w[in_pre].sum()
     post_mean = (post_u * w[in_post, None]).sum(axis=0) / w[in_post].sum()
     post_share = (post_u > 0).mean(axis=0)
-    rule = (pre_mean <= negligible_share * post_mean) & (post_mean >= material_usd) & (post_share >= min_post_share)
+    material = material_usd * 12 / p.per_year  # the threshold per period (a year holds 12 months)
+    rule = (pre_mean <= negligible_share * post_mean) & (post_mean >= material) & (post_share >= min_post_share)
     res = stats.mannwhitneyu(post_u, pre_u, alternative="greater", axis=0, method="asymptotic")
     log_p = np.where(rule, np.log(np.clip(np.nan_to_num(res.pvalue, nan=1.0), 1e-300, 1.0)), 0.0)
     start = _start(u, d, in_post)
@@ -77,9 +82,10 @@ def detect(p: Panel, *, pre: Window, post: Window, negligible_share: float = NEG
         size = np.where(pre_mean > 0, post_mean / np.where(pre_mean > 0, pre_mean, 1.0), np.inf)
     size = np.where(trickle, np.nan, size)
     pre_max = pre_u.max(axis=0)
+    unit = "year" if p.per_year == 1 else "month"
     detail = [
-        f"from {per}: {fmt_usd(b)} USD/month in {post} against {fmt_usd(a)} in {pre}; "
-        f"positive in {sh:.0%} of post months"
+        f"from {per}: {fmt_usd(b)} USD/{unit} in {post} against {fmt_usd(a)} in {pre}; "
+        f"positive in {sh:.0%} of post {unit}s"
         + (f"; no ratio: only {ps:.0%} of pre months had trade, too few for a baseline" if tr else "")
         for per, a, b, sh, ps, tr in zip(start, pre_mean, post_mean, post_share, pre_share, trickle, strict=True)
     ]

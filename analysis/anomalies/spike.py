@@ -1,16 +1,21 @@
 """Spike: a single month far above what the series' own trend and season predict.
 
 Method. On ``x = log(usd + c)`` (``c`` 1% of the median positive month) over
-the effective months (a merged Jan-Feb counts once), a robust STL-like fit
+the effective months (a merged Jan-Feb counts once), less the series' best
+single step (the first, least-squares pass of the level-shift scan,
+:func:`~analysis.anomalies.level_shift.break_search`: a running-median trend
+lags behind a level shift, so without this the months next to a break, such
+as the last month before an export ban, read as spikes), a robust STL-like fit
 (:func:`~analysis.anomalies.common.robust_decompose`: 13-month running median
 smoothed over 3 months as trend, clipped-mean month-of-year season) gives
 the expected log level of every month; residuals are scaled by a robust SD
 (SD of the central 90%, rescaled), giving a robust z per month. Zero months
 are treated as gaps (interpolated for the fit, never a spike candidate). A
 series' statistic is its largest z; its p-value comes from simulating the
-whole procedure on Gaussian AR(1) series (AR coefficient uniform on 0-0.6)
-of the same month pattern, with a generalized Pareto tail beyond the
-simulations, so it accounts for looking at every month of the series.
+whole procedure (step removal included) on Gaussian AR(1) series (AR
+coefficient uniform on 0-0.6) of the same month pattern, with a generalized
+Pareto tail beyond the simulations, so it accounts for looking at every
+month of the series.
 
 The test is one-sided: only upward spikes. A single low month is mostly a
 reporting gap or lumpiness (a shipment a month late), and zero months are
@@ -84,18 +89,33 @@ def spike_z(x: np.ndarray, codes: np.ndarray, valid: np.ndarray | None = None
     return z, fitted, scale
 
 
+def best_step(x: np.ndarray, codes: np.ndarray, years: np.ndarray) -> np.ndarray:
+    """The best single level step of each column of ``x`` (months x series) as a matrix of the same shape (zeros
+    when the series is too short to search), from the first, least-squares pass of the level-shift scan."""
+    from .level_shift import MIN_SEGMENT, break_search
+
+    n = x.shape[0]
+    if n < 2 * MIN_SEGMENT + 4 or x.shape[1] == 0:
+        return np.zeros_like(x)
+    fit = break_search(x, codes, years, raw=True)
+    return (np.arange(n)[:, None] >= fit.k[None, :]) * fit.delta[None, :]
+
+
 @lru_cache(maxsize=16)
-def null_model(codes: tuple, n_sim: int = N_SIM) -> tuple[NullTail, float]:
+def null_model(codes: tuple, years: tuple, n_sim: int = N_SIM) -> tuple[NullTail, float]:
     """Simulated null of a series' largest robust z for this month pattern, and the interval factor.
 
-    The factor is the SD of the error in predicting a left-out month from the
-    rest (the size interval's scale), in units of the robust residual SD,
-    measured on the same simulations: residuals of a running-median fit are
-    smaller than the error of predicting a month the fit did not see.
+    Each simulated series goes through the detector's steps: less its best
+    step, then the robust z. The factor is the SD of the error in predicting
+    a left-out month from the rest (the size interval's scale), in units of
+    the robust residual SD, measured on the same simulations: residuals of a
+    running-median fit are smaller than the error of predicting a month the
+    fit did not see.
     """
-    codes_a = np.asarray(codes)
-    rng = rng_for("spike", codes, n_sim)
+    codes_a, years_a = np.asarray(codes), np.asarray(years, dtype=float)
+    rng = rng_for("spike", codes, years, n_sim)
     sims = ar1_noise(rng, len(codes_a), n_sim, rng.uniform(0.0, 0.6, n_sim)) * 0.25
+    sims = sims - best_step(sims, codes_a, years_a)
     z, _, _ = spike_z(sims, codes_a)
     mid = len(codes_a) // 2
     valid = np.ones(sims.shape, dtype=bool)
@@ -116,26 +136,30 @@ def detect(p: Panel, *, min_positive: float = MIN_POSITIVE, **_) -> pd.DataFrame
     tested = np.flatnonzero((ue > 0).mean(axis=0) >= min_positive)
     if len(tested) == 0:
         return rows_frame(p, tested, KIND)
+    t = p.dates[keep]
+    years = (t.year - t[0].year + (t.month - 1) / 12).to_numpy(dtype=float)
     u = ue[:, tested]
-    x, c = log_level(u)
+    x_raw, c = log_level(u)
+    step = best_step(x_raw, codes, years)
+    x = x_raw - step
     z, fitted, scale = spike_z(x, codes, valid=u > 0)
     at = z.argmax(axis=0)
     cols = np.arange(len(tested))
     stat = z[at, cols]
-    tail, factor = null_model(tuple(codes.tolist()))
+    tail, factor = null_model(tuple(codes.tolist()), tuple(np.round(years, 6).tolist()))
     log_p = tail.log_sf(stat)
     # expected level of the spike month from the other months only (the month itself pulls its fit up)
     loo = u > 0
     loo[at, cols] = False
     fitted, _trend, scale = robust_decompose(x, codes, valid=loo, smooth=SMOOTH)
-    fit_at = fitted[at, cols]
+    fit_at = fitted[at, cols] + step[at, cols]  # the expected level of the month, its step put back
     half = 1.96 * factor * scale
     to_usd = p.scale_or_one()[keep][:, tested][at, cols]  # analysed USD -> recorded USD in that month
     expected = np.maximum(np.exp(fit_at) - c, 0.0) * to_usd
     low = np.maximum(np.exp(fit_at - half) - c, 0.0) * to_usd
     high = (np.exp(fit_at + half) - c) * to_usd
     observed = u[at, cols] * to_usd
-    size = (u[at, cols] + c) / np.exp(fit_at)
+    size = (u[at, cols] + c) / np.exp(fit_at)  # = exp(z-scale residual) on the step-adjusted series
     size_low, size_high = size * np.exp(-half), size * np.exp(half)
     wide = half > np.log(MAX_BAND)  # a band this wide says the series is too erratic to size a spike on
     size_low, size_high = np.where(wide, np.nan, size_low), np.where(wide, np.nan, size_high)

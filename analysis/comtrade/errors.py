@@ -62,6 +62,15 @@ class ComtradeNetworkError(ComtradeError):
     retryable = True
 
 
+class ComtradeDeadlineError(ComtradeNetworkError):
+    """No complete answer within the call's overall deadline (a stalled or very slow server: the per-read timeout
+    never fires when a server sends one byte every few seconds)."""
+
+
+class ComtradeBudgetError(ComtradeError):
+    """The fetch's time budget is spent: what was stored stays stored, and a rerun resumes (never retried)."""
+
+
 class ComtradeRequestError(ComtradeError):
     """Another non-200 answer (400 bad parameter, 404, 414 URL too long, a redirect): the request is wrong."""
 

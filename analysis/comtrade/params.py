@@ -67,10 +67,14 @@ class Params:
 
 
 def check_codes(codes: Sequence[str]) -> dict[str, tuple[str, ...]]:
-    """Registry codes, groups or families (empty: the whole registry) -> sorted codes per HS edition."""
+    """Registry codes, groups or families (empty: the whole registry), and any other HS code of 2, 4 or 6 digits
+    (asked for as given in every edition) -> sorted codes per HS edition."""
     spec = list(codes) if codes else [str(g) for g in registry.groups()["group"]]
-    table = registry.resolve_codes(spec)
-    return {ed: tuple(sorted(set(table.loc[table["edition"] == ed, "code"]))) for ed in registry.EDITIONS}
+    other = [c for c in spec if c.isdigit() and len(c) in (2, 4, 6) and not registry.is_registry_item(c)]
+    named = [c for c in spec if c not in other]
+    table = registry.resolve_codes(named) if named else pd.DataFrame(columns=["edition", "code"])
+    return {ed: tuple(sorted(set(table.loc[table["edition"] == ed, "code"]) | set(other)))
+            for ed in registry.EDITIONS}
 
 
 def api_key(key: str | None) -> str | None:

@@ -50,16 +50,33 @@ every caller outside our context.
 
 The same transport seam lets tests point the client at a local HTTP server
 (``base_url``) with real urllib3 and real comtradeapicall in between.
+
+Deadlines. urllib3's read timeout applies to each read of the socket, so a
+server that sends its headers and then one byte every few seconds never
+trips it. Every call therefore has an overall *deadline* (connect, headers
+and body; default :data:`DEFAULT_DEADLINE`): a :class:`Deadline` timer shuts
+down the sockets of the call's connections when it passes (the connections of
+:func:`default_transport` register with the running call's deadline), so a
+blocked read returns at once, and an answer completed after the deadline is
+refused too. The whole client has a time *budget* (default
+:data:`DEFAULT_BUDGET`, measured on the client's clock and including the
+throttle's and the backoff's waits); a call or a wait that would overrun it
+ends the fetch with :class:`~.errors.ComtradeBudgetError` (what was stored
+stays stored; a rerun resumes).
 """
 from __future__ import annotations
 
 import contextvars
 import json
 import logging
+import math
 import re
+import socket
+import threading
 import time
 import types
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 from urllib.parse import urlencode, urlsplit
@@ -69,9 +86,13 @@ import comtradeapicall.DataAvailability as _ca_availability
 import comtradeapicall.PreviewGet as _ca_get
 import pandas as pd
 import urllib3
+import urllib3.connection
 
+from ..errors import InputError
 from .errors import (
     ComtradeAuthError,
+    ComtradeBudgetError,
+    ComtradeDeadlineError,
     ComtradeError,
     ComtradeNetworkError,
     ComtradeQuotaError,
@@ -87,6 +108,15 @@ log = logging.getLogger("analysis.comtrade")
 DEFAULT_CALLS_PER_MINUTE = 10.0
 DEFAULT_DAILY_QUOTA = 500
 """Calls per day of Comtrade's free keyed subscription (configurable)."""
+DEFAULT_DEADLINE = 300.0
+"""Seconds one call may take from connecting to the last byte of its answer (a keyed answer of 100,000
+records, tens of MB, arrives well within it on an ordinary connection)."""
+DEFAULT_BUDGET = 3 * 3600.0
+"""Seconds a whole fetch may take, waits included: the default study's 725 preview calls at the default
+throttle take about 73 minutes, so the default leaves room for retries and stops a fetch stuck in them."""
+CONNECT_TIMEOUT = 30.0
+READ_TIMEOUT = 120.0
+"""Per-connect and per-read timeouts (comtradeapicall's own read timeout), both cut to what the deadline leaves."""
 
 _WAIT = re.compile(r"(?i)try again in\s+(\d+(?:\.\d+)?)\s*second")
 _QUOTA = re.compile(r"(?i)quota")
@@ -107,11 +137,129 @@ class Transport(Protocol):
     def request(self, method: str, url: str, fields: dict[str, Any] | None = None, **kw: Any) -> Any: ...
 
 
+class _DeadlinePassed(Exception):
+    """The exchange's error when its call's deadline passed before a complete answer (its text says which)."""
+
+
+class Deadline:
+    """The overall deadline of one call, active in the current context while the call runs.
+
+    When it passes, a timer thread shuts down the sockets of the connections
+    the call registered (:meth:`watch`), so a read blocked on a server that
+    trickles bytes returns at once instead of after each per-read timeout.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+        self.expired = False
+        self._lock = threading.Lock()
+        self._connections: list[object] = []
+        self._finished = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._token: contextvars.Token[Deadline | None] | None = None
+
+    def remaining(self) -> float:
+        """Seconds left (0 once passed)."""
+        return max(0.0, self.end - time.monotonic())
+
+    def passed(self) -> bool:
+        return self.expired or self.remaining() <= 0
+
+    def failure(self) -> _DeadlinePassed:
+        return _DeadlinePassed(f"no complete answer within the call's deadline of {self.seconds:g} s "
+                               "(the server is stalled or too slow)")
+
+    def watch(self, connection: object) -> None:
+        """Shut ``connection``'s socket down when the deadline passes (at once if it has)."""
+        with self._lock:
+            if self._finished:
+                return
+            self._connections.append(connection)
+            if self.expired:
+                _shut(connection)
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._finished:
+                return
+            self.expired = True
+            for connection in self._connections:
+                _shut(connection)
+
+    def __enter__(self) -> Deadline:
+        self._token = _DEADLINE.set(self)
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._finished = True
+            self._connections.clear()
+        self._timer.cancel()
+        if self._token is not None:
+            _DEADLINE.reset(self._token)
+
+
+_DEADLINE: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar("tradeflows_comtrade_deadline",
+                                                                          default=None)
+"""The deadline of the call running in this context (thread or task), None outside our calls."""
+
+
+def _shut(connection: object) -> None:
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        with suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _watch(connection: object) -> None:
+    deadline = _DEADLINE.get()
+    if deadline is not None:
+        deadline.watch(connection)
+
+
+class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+    """urllib3's HTTP connection, registered with the running call's :class:`Deadline` before it connects or sends."""
+
+    def connect(self) -> None:
+        _watch(self)
+        super().connect()
+
+    def request(self, *args: Any, **kw: Any) -> None:
+        _watch(self)
+        super().request(*args, **kw)
+
+
+class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    """urllib3's HTTPS connection, registered with the running call's :class:`Deadline` before it connects or sends."""
+
+    def connect(self) -> None:
+        _watch(self)
+        super().connect()
+
+    def request(self, *args: Any, **kw: Any) -> None:
+        _watch(self)
+        super().request(*args, **kw)
+
+
+class _WatchedHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
 def default_transport() -> Transport:
-    """A urllib3 pool that never retries or sleeps by itself (retries are the client's, counted and visible)."""
+    """A urllib3 pool that never retries or sleeps by itself (retries are the client's, counted and visible) and
+    whose connections a call's :class:`Deadline` can cut."""
     retries = urllib3.Retry(total=0, connect=0, read=0, status=0, other=0, redirect=False,
                             respect_retry_after_header=False, raise_on_status=False)
-    return cast(Transport, urllib3.PoolManager(retries=retries))
+    pool = urllib3.PoolManager(retries=retries)
+    pool.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+    return cast(Transport, pool)
 
 
 @dataclass
@@ -133,10 +281,15 @@ class _Stopped(Exception):
 
 
 class _Recorder:
-    """Stands in for urllib3's PoolManager inside comtradeapicall: forwards to the transport, keeps the exchange."""
+    """Stands in for urllib3's PoolManager inside comtradeapicall: forwards to the transport, keeps the exchange.
 
-    def __init__(self, transport: Transport, base_url: str | None) -> None:
+    The request's timeouts are cut to what the call's deadline leaves, and an
+    answer that completes after the deadline is recorded as a failure.
+    """
+
+    def __init__(self, transport: Transport, base_url: str | None, deadline: Deadline | None = None) -> None:
         self.transport, self.base_url = transport, base_url.rstrip("/") if base_url else None
+        self.deadline = deadline
         self.exchanges: list[Exchange] = []
 
     def request(self, method: str, url: str, fields: dict[str, Any] | None = None, **kw: Any) -> Any:
@@ -146,11 +299,21 @@ class _Recorder:
         target = url
         if self.base_url and url.startswith(BASE_URL):
             target = self.base_url + url[len(BASE_URL):]
+        deadline = self.deadline
+        if deadline is not None:
+            left = deadline.remaining()
+            if left <= 0:
+                ex.error = deadline.failure()
+                raise _Stopped("the deadline passed; tradeflows judges it")
+            kw["timeout"] = urllib3.Timeout(connect=min(CONNECT_TIMEOUT, left), read=min(READ_TIMEOUT, left))
         try:
             resp = cast(Response, self.transport.request(method, target, fields=fields, **kw))
         except Exception as exc:
-            ex.error = exc
+            ex.error = deadline.failure() if deadline is not None and deadline.passed() else exc
             raise _Stopped("the request failed; tradeflows judges it") from None
+        if deadline is not None and deadline.passed():  # e.g. a body without length, cut off by the deadline
+            ex.error = deadline.failure()
+            raise _Stopped("the deadline passed; tradeflows judges it")
         ex.status = int(resp.status)
         ex.headers = {str(k): str(v) for k, v in dict(resp.headers).items()}
         ex.body = bytes(resp.data or b"")
@@ -213,12 +376,14 @@ class Throttle:
         self.clock, self.sleep = clock, sleep
         self._last: float | None = None
 
-    def wait(self) -> None:
+    def wait(self) -> float:
+        """Sleep until the next call may go; return the clock's time of that call."""
         if self._last is not None and self.interval:
             gap = self.interval - (self.clock() - self._last)
             if gap > 0:
                 self.sleep(gap)
         self._last = self.clock()
+        return self._last
 
 
 @dataclass(frozen=True)
@@ -293,6 +458,8 @@ def _named_wait(headers: dict[str, str], message: str | None) -> float | None:
 
 def classify(ex: Exchange, note: str, what: str) -> ComtradeError:
     """The typed error for a failed exchange (status != 200, or no answer); ``note`` stands in for an empty body."""
+    if isinstance(ex.error, _DeadlinePassed):
+        return ComtradeDeadlineError(f"{what}: {ex.error}")
     if ex.status is None:
         reason = type(ex.error).__name__ if ex.error is not None else "no request made"
         detail = redact(str(ex.error)) if ex.error is not None else redact(note)
@@ -317,15 +484,21 @@ class ComtradeClient:
     """Performs single Comtrade calls through comtradeapicall with retries, throttle and a quota count.
 
     ``api_key`` None means the free preview endpoints (record cap 500); a key
-    means the keyed ones (cap 100,000). ``transport`` (anything with urllib3's
-    ``request`` method) and ``base_url`` (to replace ``https://comtradeapi.un.org``)
-    exist for tests; ``clock``/``sleep`` drive the throttle and the backoff.
+    means the keyed ones (cap 100,000). ``deadline`` (seconds, default
+    :data:`DEFAULT_DEADLINE`) bounds each call, ``budget`` (seconds, default
+    :data:`DEFAULT_BUDGET`) all calls and waits of this client together.
+    ``transport`` (anything with urllib3's ``request`` method) and ``base_url``
+    (to replace ``https://comtradeapi.un.org``) exist for tests;
+    ``clock``/``sleep`` drive the throttle, the backoff and the budget.
     """
 
     def __init__(self, api_key: str | None = None, *, transport: Transport | None = None,
                  base_url: str | None = None, calls_per_minute: float | None = DEFAULT_CALLS_PER_MINUTE,
                  daily_quota: int | None = None, retry: RetryPolicy | None = None,
+                 deadline: float | None = None, budget: float | None = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.deadline = _seconds(deadline, DEFAULT_DEADLINE, "deadline")
+        self.budget = _seconds(budget, DEFAULT_BUDGET, "budget")
         self._key = api_key or None
         register_secret(self._key)
         self.endpoint = "keyed" if self._key else "preview"
@@ -335,6 +508,8 @@ class ComtradeClient:
         self.throttle = Throttle(calls_per_minute, clock=clock, sleep=sleep)
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
+        self.clock = clock
+        self._started = clock()
         limit = daily_quota if daily_quota is not None else (DEFAULT_DAILY_QUOTA if self._key else None)
         self.quota = QuotaCounter(limit)
         self.calls_made = 0
@@ -369,53 +544,72 @@ class ComtradeClient:
             call = lambda: comtradeapicall.previewFinalData(*args, **kwargs)  # noqa: E731
         return self._with_retries(call, self.endpoint_url(query["freqCode"]), what)
 
-    def get_availability(self, *, freq: str, reporter: int, what: str = "data availability call") -> Answer:
-        """The data availability (getDa) of a reporter for every period of ``freq``."""
+    def get_availability(self, *, freq: str, reporter: int | None, what: str = "data availability call") -> Answer:
+        """The data availability (getDa) of a reporter (None: every reporter) for every period of ``freq``."""
         if self._key:
             call = lambda: comtradeapicall.getFinalDataAvailability(self._key, "C", freq, "HS", None, reporter)  # noqa: E731
         else:
             call = lambda: comtradeapicall._getFinalDataAvailability("C", freq, "HS", None, reporter)  # noqa: E731
         return self._with_retries(call, self.endpoint_url(freq, availability=True), what)
 
+    def budget_left(self, now: float | None = None) -> float:
+        """Seconds of the budget left at ``now`` (default: the clock's time; 0 once spent)."""
+        return max(0.0, self.budget - ((self.clock() if now is None else now) - self._started))
+
+    def _budget_spent(self, what: str, why: str) -> ComtradeBudgetError:
+        return ComtradeBudgetError(f"{what}: {why}; the fetch's time budget of {self.budget:g} s is spent: what was "
+                                   "stored stays stored, rerun (with a larger --budget) to resume")
+
     def _with_retries(self, call: Callable[[], Any], endpoint: str, what: str) -> Answer:
         for attempt in range(1, self.retry.max_attempts + 1):
-            self.throttle.wait()
+            left = self.budget_left(self.throttle.wait())
+            if left <= 0:
+                raise self._budget_spent(what, "not called")
             self.quota.take()
             self.calls_made += 1
             log.info("Comtrade call %d (quota used %s): %s", self.calls_made, self.quota, what)
+            seconds = min(self.deadline, left)
             try:
-                answer = self._once(call, endpoint, what)
+                answer = self._once(call, endpoint, what, seconds)
                 answer.attempts = attempt
                 return answer
+            except ComtradeDeadlineError as exc:
+                if seconds < self.deadline:
+                    raise self._budget_spent(what, f"no complete answer in the {seconds:.0f} s left") from None
+                failure: ComtradeError = exc
             except ComtradeError as exc:
-                if not exc.retryable or attempt == self.retry.max_attempts:
-                    if exc.retryable:
-                        exc.args = (f"{exc.args[0]} [gave up after {attempt} attempts]",)
-                    raise
-                delay = self.retry.delay(attempt, exc.wait)
-                if delay > self.retry.max_wait:
-                    exc.args = (f"{exc.args[0]} [the API asks to wait {delay:.0f}s; rerun later]",)
-                    raise
-                log.warning("%s; retrying in %.0f s (attempt %d of %d)", exc, delay, attempt + 1,
-                            self.retry.max_attempts)
-                self.retries += 1
-                self.sleep(delay)
+                failure = exc
+            if not failure.retryable or attempt == self.retry.max_attempts:
+                if failure.retryable:
+                    failure.args = (f"{failure.args[0]} [gave up after {attempt} attempts]",)
+                raise failure
+            delay = self.retry.delay(attempt, failure.wait)
+            if delay > self.retry.max_wait:
+                failure.args = (f"{failure.args[0]} [the API asks to wait {delay:.0f}s; rerun later]",)
+                raise failure
+            if delay >= self.budget_left():
+                raise self._budget_spent(what, f"{failure}; a retry would wait {delay:.0f} s") from None
+            log.warning("%s; retrying in %.0f s (attempt %d of %d)", failure, delay, attempt + 1,
+                        self.retry.max_attempts)
+            self.retries += 1
+            self.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _once(self, call: Callable[[], Any], endpoint: str, what: str) -> Answer:
-        """One comtradeapicall call with this call's recorder active in the current context only."""
-        recorder = _Recorder(self.transport, self.base_url)
+    def _once(self, call: Callable[[], Any], endpoint: str, what: str, seconds: float) -> Answer:
+        """One comtradeapicall call with this call's recorder and deadline active in the current context only."""
         failure: Exception | None = None
         frame = None
-        token = _ACTIVE.set(recorder)
-        try:
-            frame = call()
-        except _Stopped:
-            pass  # a failed exchange, recorded: judged below
-        except Exception as exc:  # e.g. JSONDecodeError on a malformed 200: judged from the raw body below
-            failure = exc
-        finally:
-            _ACTIVE.reset(token)
+        with Deadline(seconds) as deadline:
+            recorder = _Recorder(self.transport, self.base_url, deadline)
+            token = _ACTIVE.set(recorder)
+            try:
+                frame = call()
+            except _Stopped:
+                pass  # a failed exchange, recorded: judged below
+            except Exception as exc:  # e.g. JSONDecodeError on a malformed 200: judged from the raw body below
+                failure = exc
+            finally:
+                _ACTIVE.reset(token)
         if len(recorder.exchanges) != 1:
             raise ComtradeError(f"{what}: comtradeapicall made {len(recorder.exchanges)} requests instead of one "
                                 f"through the tradeflows transport (is comtradeapicall {_version()} the pinned 1.3.2?)")
@@ -429,6 +623,15 @@ class ComtradeClient:
             log.debug("comtradeapicall raised %s on a 200 answer", type(failure).__name__)
         return Answer(status=200, body=ex.body, url=ex.url, frame=frame if isinstance(frame, pd.DataFrame) else None,
                       attempts=1)
+
+
+def _seconds(value: float | None, default: float, what: str) -> float:
+    """A positive, finite number of seconds (None: ``default``); InputError otherwise."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise InputError(f"{what} must be a positive number of seconds, not {value!r}")
+    return float(value)
 
 
 def _version() -> str:

@@ -30,6 +30,7 @@ from . import figures as figs
 from . import source as source_section
 from .context import Context
 from .document import Document, to_html, to_markdown
+from .suppliers import supplier_section
 
 __all__ = ["write_report", "build_document", "SYNTHETIC_BANNER"]
 
@@ -44,9 +45,11 @@ def _title(ctx: Context) -> str:
             f"{words.break_text(s)}")
 
 
-def build_document(result: AnalysisResult, source: DataSource, figures: dict, anomaly_figures: list[str]) -> Document:
+def build_document(result: AnalysisResult, source: DataSource, figures: dict, anomaly_figures: list[str],
+                   supplier_blocks: list | None = None) -> Document:
     """The report as a :class:`~analysis.report.document.Document`: the brief (Summary with the caveats, the
-    core results, anomalies), then Data and Methods, then the appendix."""
+    core results, anomalies, who supplies the focal partner when the data hold other reporters' exports to
+    it), then Data and Methods, then the appendix."""
     ctx = Context(result, source, figures, tuple(anomaly_figures))
     pre, post = words.windows(ctx.study)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -56,8 +59,7 @@ def build_document(result: AnalysisResult, source: DataSource, figures: dict, an
     doc.add(*sections.summary(ctx))
     doc.add(*sections.specificity(ctx))
     doc.add(*sections.anomalies(ctx))
-    if result.suppliers is not None if hasattr(result, "suppliers") else False:
-        doc.add(*_suppliers_blocks(ctx))
+    doc.add(*(supplier_blocks or []))
     doc.add(*source_section.data_section(ctx))
     doc.add(*methods.methods(ctx))
     doc.add(*appendix.groups(ctx))
@@ -67,10 +69,6 @@ def build_document(result: AnalysisResult, source: DataSource, figures: dict, an
         doc.add(*appendix.ground_truth_check(ctx, ground_truth()))
     doc.add(*appendix.reproduce(ctx))
     return doc
-
-
-def _suppliers_blocks(ctx: Context) -> list:
-    return []
 
 
 def write_report(result: AnalysisResult, out: str | Path, *, source: DataSource | None = None,
@@ -97,10 +95,14 @@ def write_report(result: AnalysisResult, out: str | Path, *, source: DataSource 
         write_tables_into(staged / "tables", result.tables(), result.config_dict())
         jobs, anomaly_names = figs.plan(result, top_anomalies=top_anomalies)
         figures = figs.render(jobs, staged / "figures", workers=workers, progress=progress)
-        doc = build_document(result, source, figures, anomaly_names)
+        supplier_blocks: list = []
+        if result.suppliers is not None:
+            supplier_blocks, _ = supplier_section(result.suppliers, staged / "figures",
+                                                  workers=1 if workers is None else workers)
+        doc = build_document(result, source, figures, anomaly_names, supplier_blocks)
         banner = SYNTHETIC_BANNER if source.synthetic or result.synthetic else None
         (staged / "report.md").write_text(to_markdown(doc, banner=banner), encoding="utf-8")
-        footer = ("Made with tradeflows " + __version__ + ". Figures: figures/ (PNG 200 dpi, SVG); tables: "
-                  "tables/ (CSV).")
+        footer = ("Made with tradeflows " + __version__ + ". Figures: figures/ (PNG 200 dpi; SVG too for the "
+                  "brief's figures); tables: tables/ (CSV).")
         (staged / "report.html").write_text(to_html(doc, banner=banner, footer=footer), encoding="utf-8")
     return Path(out).expanduser().absolute()

@@ -281,7 +281,7 @@ def reproduce(ctx: Context) -> list:
             parts.append(f"{flag} {value}")
     if s.codes:
         parts.append("--codes " + ",".join(s.codes))
-    parts += [f"--pre {s.pre.text}", f"--post {cfg.get('post', s.post.text)}"]
+    parts += [f"--pre {words.window_text(s, 'pre')}", f"--post {words.window_text(s, 'post')}"]
     if ctx.alpha != 0.05:
         parts.append(f"--alpha {ctx.alpha:g}")
     cmd = " ".join(parts)

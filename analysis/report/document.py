@@ -55,12 +55,12 @@ class Table:
 
 @dataclass
 class Figure:
-    """A figure written to ``figures/<name>.png`` and ``.svg``."""
+    """A figure written to ``figures/<name>.png`` and, for the brief's core figures, ``.svg``."""
 
     name: str
     caption: str
     png: Path
-    svg: Path
+    svg: Path | None
     alt: str = ""
     web: bytes | None = None  # a smaller PNG of the same figure to embed in HTML (see report.figures.web_png)
 
@@ -156,7 +156,8 @@ def to_markdown(doc: Document, *, figure_dir: str = "figures", banner: str | Non
         elif isinstance(b, Figure):
             n_fig += 1
             lines += [f"![{_md_cell(b.alt or b.caption)}]({figure_dir}/{b.png.name})", "",
-                      f"**Figure {n_fig}.** {b.caption} ([SVG]({figure_dir}/{b.svg.name}))", ""]
+                      f"**Figure {n_fig}.** {b.caption}" + (f" ([SVG]({figure_dir}/{b.svg.name}))" if b.svg else ""),
+                      ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -243,7 +244,7 @@ def to_html(doc: Document, *, banner: str | None = None, footer: str = "", embed
             if embed == "png" and b.web:
                 src = "data:image/png;base64," + base64.b64encode(b.web).decode("ascii")
             else:
-                src = data_uri(b.png if embed == "png" else b.svg)
+                src = data_uri(b.svg if embed == "svg" and b.svg else b.png)
             alt = html.escape(b.alt or b.caption, quote=True)
             width = _display_width(b.png)
             style = f' style="width:{width}px"' if width else ""

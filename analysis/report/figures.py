@@ -1,32 +1,52 @@
-"""The report's figures: which to draw from an analysis result, drawn (optionally in parallel) and saved.
+"""The report's figures: which to draw from an analysis result (:func:`plan`), drawn and saved (:func:`render`).
 
 Each figure is a :class:`FigureJob`: a function of :mod:`analysis.plots`, its
-(small, pre-filtered) input frames, the study, a file name and a caption.
-Everything is taken from an :class:`~analysis.results.AnalysisResult`; nothing
-is estimated here (counterfactual bands are ``result.bands``, computed by
+(small, pre-filtered) input frames, the study, a file name, a caption made
+from the study and the result, and its place in the report (``core``: the
+brief; ``appendix``). Everything is taken from an
+:class:`~analysis.results.AnalysisResult`; nothing is estimated here
+(counterfactual bands are ``result.bands``, computed by
 :func:`analysis.analyze`). The jobs only draw, so they can run in worker
-processes.
+processes. A figure's ``notes`` (an interval drawn to the frame, a family
+left out) are added to its caption when it is drawn, so captions match the
+marks.
+
+Figure names (the sections look them up):
+
+- core: ``relative_ratios`` (the focal partner has relative ratios),
+  ``transit`` (the compare table has transit ratios for the focal partner's
+  families), ``event_study`` (the event study was estimated: not for annual
+  data), ``anomaly_1`` ... ``anomaly_<k>`` (the findings that answer the
+  question, strongest first: :func:`plan` returns their names);
+- appendix: ``group_index`` (the focal partner and a comparison partner in
+  the series), ``series_<group>`` (one per group of the focal partner's
+  series), ``mirror`` (the focal partner's own records of the same trade).
 """
 from __future__ import annotations
 
 import io
 import multiprocessing as mp
 import os
-import textwrap
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
+import numpy as np
 import pandas as pd
+from PIL import Image
 
-from .. import plots, registry
+from .. import plots
 from ..plots import area_label
-from ..results import USD_KINDS, AnalysisResult, ranked_findings
-from . import fmt
+from ..results import AnalysisResult, ranked_findings
+from ..study import FLOW_VALUATION, Study
+from . import fmt, words
 from .document import Figure
-from .words import KIND_WORDS, finding_phrase
+
+Role = Literal["core", "appendix"]
+"""Where a figure goes: the brief, or the appendix."""
 
 
 @dataclass
@@ -35,33 +55,47 @@ class FigureJob:
     caption: str
     func: Callable
     kwargs: dict = field(default_factory=dict)
+    role: Role = "core"
     alt: str = ""
+    panels: int = 1
+    """How many panels the figure has: the drawing cost, for handing the largest to the workers first."""
 
 
-def web_png(path: Path, colors: int = 256) -> bytes:
-    """A smaller copy of a PNG for embedding in HTML: same pixels (200 dpi), palette of ``colors`` colours.
+def web_png(image: Path | Image.Image, colors: int = 256) -> bytes:
+    """A smaller copy of a PNG (a file, or the rendered image) for embedding in HTML: same pixels (200 dpi),
+    palette of ``colors`` colours.
 
     Line charts use few colours, so the palette copy looks the same and is about a third of the size;
     the full-colour PNG stays in figures/ for print and paste.
     """
-    from PIL import Image
-
-    with Image.open(path) as im:
-        pal = im.convert("RGB").quantize(colors=colors, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    if isinstance(image, Path):
+        with Image.open(image) as im:
+            rgb = im.convert("RGB")
+    else:
+        rgb = image.convert("RGB") if image.mode != "RGB" else image
+    pal = rgb.quantize(colors=colors, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
     buf = io.BytesIO()
     pal.save(buf, format="PNG", compress_level=6)
     return buf.getvalue()
 
 
-def _draw(job: FigureJob, folder: str) -> tuple[str, dict[str, Path], bytes]:
+def _draw(job: FigureJob, folder: str) -> tuple[str, dict[str, Path], bytes, list[str]]:
+    """Draw a job, render it once, and write its PNG (and, for a core figure, its SVG: the appendix's
+    small multiples are PNG only, which halves their cost); the web copy from the same pixels."""
     fig = job.func(**job.kwargs)
-    paths = plots.save_figure(fig, folder, job.name)
-    return job.name, paths, web_png(paths["png"])
+    image = plots.figure_image(fig)
+    paths = plots.save_figure(fig, folder, job.name, image=image, svg=job.role == "core")
+    return job.name, paths, web_png(image), list(getattr(fig, "notes", []))
+
+
+def _caption(job: FigureJob, notes: list[str]) -> str:
+    return " ".join([job.caption, *notes]) if notes else job.caption
 
 
 def render(jobs: list[FigureJob], folder: str | Path, *, workers: int | None = None,
            progress: Callable[[Iterable], Iterable] | None = None) -> dict[str, Figure]:
-    """Draw and save every job (PNG 200 dpi + SVG) into ``folder``; return document figures by name.
+    """Draw and save every job (PNG 200 dpi; SVG too for core figures) into ``folder``; return document
+    figures by name, each caption completed with its figure's notes.
 
     ``workers``: processes to draw in (default: up to 2 when there are many
     figures, the platform can fork and this process runs no other thread;
@@ -75,133 +109,223 @@ def render(jobs: list[FigureJob], folder: str | Path, *, workers: int | None = N
         can_fork = "fork" in mp.get_all_start_methods() and threading.active_count() == 1
         workers = min(2, os.cpu_count() or 1) if (can_fork and len(jobs) > 6) else 1
     wrap = progress or (lambda it: it)
-    paths: dict[str, dict[str, Path]] = {}
-    web: dict[str, bytes] = {}
+    done: dict[str, tuple[dict[str, Path], bytes, list[str]]] = {}
     if workers <= 1:
         for job in wrap(jobs):
-            name, paths[name], web[name] = _draw(job, str(folder))
+            name, paths, web, notes = _draw(job, str(folder))
+            done[name] = (paths, web, notes)
     else:
         ctx = mp.get_context("fork")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futures = [pool.submit(_draw, job, str(folder)) for job in jobs]
+            # largest first, so the workers finish together
+            futures = [pool.submit(_draw, job, str(folder)) for job in sorted(jobs, key=lambda j: -j.panels)]
             for fut in wrap(futures):
-                name, p, w = fut.result()
-                paths[name], web[name] = p, w
-    return {j.name: Figure(j.name, j.caption, paths[j.name]["png"], paths[j.name]["svg"], alt=j.alt or j.caption,
-                           web=web[j.name]) for j in jobs}
+                name, paths, web, notes = fut.result()
+                done[name] = (paths, web, notes)
+    out = {}
+    for j in jobs:
+        paths, web, notes = done[j.name]
+        caption = _caption(j, notes)
+        out[j.name] = Figure(j.name, caption, paths["png"], paths.get("svg"), alt=j.alt or caption, web=web)
+    return out
 
 
-def _no_band(note: str) -> str:
-    """The caption's sentence for a chart drawn without a counterfactual (``note`` from ``result.bands``)."""
-    note = note.strip().rstrip(".")
-    return f" {note[:1].upper()}{note[1:]}." if note else ""
+# --------------------------------------------------------------------------- captions
+
+def _break(study: Study) -> str:
+    return plots.break_mark(study)[1]
 
 
-NOT_COMPUTED = ("no counterfactual: not computed for this family (the analysis projects bands for its strongest "
-                "findings only; see analyze's top_bands)")
+def _calibrated(result: AnalysisResult) -> str:
+    """`` (placebo-calibrated)`` when the result's inference says its intervals are (config.inference)."""
+    return " (placebo-calibrated)" if "placebo" in str(getattr(result.config, "inference", "")) else ""
 
+
+def _q_scope(result: AnalysisResult, fname: str) -> str:
+    scope = getattr(result.comparison.config, "q_scope", "partner")
+    return f"over {fname}'s families" if scope == "partner" else "over every partner and family tested"
+
+
+def _marks(row: pd.Series, study: Study) -> str:
+    """What the anomaly chart of ``row`` marks, in words (as :func:`analysis.plots.plot_finding` draws it)."""
+    per = plots.per_word(study)
+    kind, period = str(row["kind"]), str(row["period"])
+    obs, exp = row.get("observed_usd"), row.get("expected_usd")
+
+    def usd(x: object) -> str:
+        return fmt.usd(x)
+
+    if kind == "level_shift":
+        return (f"Dotted red line: the break, {period}; solid red: the mean level from it ({usd(obs)} per {per}); "
+                f"dashed black: the level without the shift ({usd(exp)}), shaded: its 95% interval.")
+    if kind == "spike":
+        return (f"Circle: the flagged {per}, {period} ({usd(obs)}); black bar: the value expected there "
+                f"({usd(exp)}) with its 95% range.")
+    if kind == "new_flow":
+        return (f"Circle: the first {per} of the flow, {period}; orange: the mean per {per} in the pre window "
+                f"({usd(exp)}) and in the post window ({usd(obs)}).")
+    if kind == "unit_value":
+        def uv(x: object) -> str:
+            return f"{float(x):.3g} USD/kg" if x is not None and np.isfinite(float(x)) else "n/a"  # type: ignore[arg-type]
+
+        return (f"The unit value (value ÷ net weight, USD per kg) per {per}; dotted red line: the break, {period}; "
+                f"dashed black: the level before ({uv(exp)}), solid red: the level from the break ({uv(obs)}).")
+    return (f"Observed value (blue) against the counterfactual projected from the pre window (dashed) and its 95% "
+            f"band; grey: the window tested, from {period}; red dots: the {per}s above the band.")
+
+
+def _anomaly_jobs(result: AnalysisResult, study: Study, focal_series: pd.DataFrame, top: int
+                  ) -> tuple[list[FigureJob], list[str]]:
+    """One chart per finding that answers the question (:func:`words.finding_roles`), strongest first."""
+    findings, bands = result.findings, result.bands
+    if findings.empty or top <= 0:
+        return [], []
+    roles = words.finding_roles(findings, result.study)
+    mine = findings[(roles == "question").to_numpy() & findings["kind"].isin(plots.CHARTED_KINDS).to_numpy()]
+    ranked = ranked_findings(mine)
+    synthetic = bool(result.synthetic)
+    jobs: list[FigureJob] = []
+    names: list[str] = []
+    for _, row in ranked.iterrows():
+        band = bands[bands["family"] == row["family"]] if len(bands) else bands
+        if row["kind"] == "counterfactual_excess" and not (len(band) and band["expected"].notna().any()):
+            continue  # no band was projected for it: nothing to draw its finding against
+        name = f"anomaly_{len(names) + 1}"
+        word = words.KIND_WORDS.get(row["kind"], str(row["kind"]).replace("_", " "))
+        at = "in" if row["kind"] == "spike" else "from"
+        caption = (f"{words.finding_phrase(row, result.study)} (score {fmt.score(row['score'])}, "
+                   f"q {fmt.pvalue(row['q_value'])}). {_marks(row, study)} Dashed black line: {_break(study)}. "
+                   f"Detail: {row['detail']}.")
+        jobs.append(FigureJob(name, caption, plots.plot_finding, {
+            "series": focal_series[focal_series["family_id"] == row["family"]], "finding": row, "study": study,
+            "band": band if row["kind"] == "counterfactual_excess" else None,
+            "title": f"{row['family_name']} ({row['family']})",
+            "subtitle": f"{plots.flow_phrase(study)}: {word} {at} {row['period']}",
+            "synthetic": synthetic}))
+        names.append(name)
+        if len(names) >= top:
+            break
+    return jobs, names
+
+
+# --------------------------------------------------------------------------- the plan
 
 def plan(result: AnalysisResult, *, top_anomalies: int = 6) -> tuple[list[FigureJob], list[str]]:
-    """The figure jobs of a report, and the names of the anomaly charts (in rank order).
+    """The figure jobs of a report (core first, then the appendix), and the names of the anomaly charts.
 
     Everything comes from ``result``: the series and tables, the study
-    (reporter, flow, focal and comparison partners, windows), the alpha and
-    the synthetic flag. Anomaly charts: the focal partner's value findings
-    ranked by :func:`~analysis.anomalies.common.ranked_findings`, one per
-    family, at most ``top_anomalies``, each with its band from
-    ``result.bands``; a family without a band there (not computed, or nothing
-    to project from: its ``note``) is drawn as the observed series alone, the
-    reason in the caption.
+    (reporter, flow, frequency, focal, comparison and transit partners,
+    windows), the alpha and the synthetic flag. A figure whose input is
+    empty (no event study for annual data, no transit partners, no mirror
+    records) is left out, never drawn empty; the module docstring lists
+    the names and when each exists.
     """
-    series, compare, findings, bands = result.series, result.compare, result.findings, result.bands
+    series, compare = result.series, result.compare
     study = result.study
     focal, reporter = study.focal, study.reporter
     synthetic = bool(result.synthetic)
-    fname = area_label(focal)
-    jobs: list[FigureJob] = []
+    fname, rname = area_label(focal), area_label(reporter)
+    flow = plots.flow_word(study.flow)
+    per = plots.per_word(study)
+    alpha = float(result.config.alpha)
+    level = words.level(alpha)
     mine = study.select(series)
+    closed = study.closed(pd.Timestamp(mine["date"].max())) if len(mine) else study
+    pre, post = plots.window_text(closed.pre, closed), plots.window_text(closed.post, closed)
     # the data are cut to the study's codes once, here; each figure draws the frame it is given
-    study = study.replace(codes=())
-    mirror_x = series[(series["reporter_code"] == reporter) & (series["flow_code"] == "X")
-                      & (series["partner_code"] == focal)]
-    mirror_m = series[(series["reporter_code"] == focal) & (series["flow_code"] == "M")
-                      & (series["partner_code"] == reporter)]
-    if len(mirror_x) and len(mirror_m):
+    drawn = closed.replace(codes=())
+    jobs: list[FigureJob] = []
+    focal_rows = compare[compare["partner_code"] == focal]
+
+    # ---- core
+    rel = focal_rows[np.isfinite(focal_rows["relative_ratio"].astype(float)) & (focal_rows["relative_ratio"] > 0)]
+    if len(rel):
+        checks = rel["kind"].isin(plots.CONTROL_KINDS).any() if "kind" in rel.columns else False
         jobs.append(FigureJob(
-            "mirror", f"Both sides of the same trade: {area_label(reporter)}'s reported exports to {fname} (FOB) and "
-                      f"{fname}'s reported imports from {area_label(reporter)} (CIF), summed over the registry "
-                      f"families, monthly. {fname}'s records end in {mirror_m['date'].max():%Y-%m}; the lower "
-                      "panel is their ratio, which valuation and timing keep a little above 1.",
-            plots.plot_mirror, {"series": pd.concat([mirror_x, mirror_m]), "study": study,
-                                "synthetic": synthetic}))
-    jobs.append(FigureJob(
-        "group_index", f"Each group's quarterly value for {fname} (blue) and the comparison partners combined "
-                       f"(orange), each as an index of its pre-window mean (= 100), log scale. Lines that pull "
-                       f"apart after February 2022 mark a change specific to {fname}.",
-        plots.plot_group_index, {"series": mine[mine["partner_code"].isin(study.partners)], "study": study,
-                                 "synthetic": synthetic}))
-    focal_series = mine[mine["partner_code"] == focal]
-    flags = findings[(findings["partner_code"] == focal) & (findings["reporter_code"] == reporter)] \
-        if len(findings) else findings
-    groups = registry.groups()
-    for g in [g for g in groups["group"] if g in set(focal_series["group"].unique())] + \
-            sorted(set(focal_series["group"].unique()) - set(groups["group"])):
-        gname = groups.set_index("group")["name"].get(g, g)
-        jobs.append(FigureJob(
-            f"series_{g}", f"{gname}: {area_label(reporter)}'s monthly exports to {fname} by code family (each panel "
-                           "its own scale), with the mean of the pre and post windows (orange) and the months the "
-                           "anomaly tests flag (red marks); dashed line: 24 February 2022.",
-            plots.plot_series, {"series": focal_series[focal_series["group"] == g], "study": study, "group": g,
-                                "findings": flags, "synthetic": synthetic}))
-    if "relative_ratio" in compare.columns and compare.loc[compare["partner_code"] == focal,
-                                                           "relative_ratio"].notna().any():
-        alpha = float(result.config.alpha)
-        jobs.append(FigureJob(
-            "relative_ratios", f"Relative ratio by family (dual-use goods): {fname}'s post/pre change divided by the "
-                               "comparison partners', with its interval (placebo-calibrated), log scale; the tick "
-                               f"mark is {fname}'s own post/pre ratio. Filled: q < {alpha:g} (Benjamini-Hochberg).",
-            plots.plot_relative_ratios, {"compare": compare[compare["partner_code"] == focal], "study": study,
-                                         "alpha": alpha, "synthetic": synthetic}))
-    es = result.event_study
-    if len(es):
-        jobs.append(FigureJob(
-            "event_study", f"Event study by group: {fname}'s value relative to the comparison partners in each "
-                           "quarter, against the reference quarter (ratio 1), with placebo-calibrated intervals, "
-                           "log scale.",
-            plots.plot_event_study, {"event_study": es, "study": study, "alpha": float(result.config.alpha),
-                                     "synthetic": synthetic}))
-    anomaly_names: list[str] = []
-    if len(flags) and top_anomalies > 0:
-        ranked = ranked_findings(flags[flags["kind"].isin(USD_KINDS)])
-        seen: set[str] = set()
-        for _, row in ranked.iterrows():
-            if row["family"] in seen:
-                continue
-            seen.add(row["family"])
-            b = bands[bands["family"] == row["family"]]
-            if len(b):
-                notes = [str(n) for n in b["note"].dropna().unique() if str(n).strip()] if "note" in b else []
-                no_band = _no_band(notes[0]) if notes else ""
-            else:  # not computed: draw the observed series alone
-                s = focal_series[focal_series["family_id"] == row["family"]]
-                b = pd.DataFrame({"date": s["date"], "observed": s["usd"], "expected": float("nan"),
-                                  "low": float("nan"), "high": float("nan")})
-                no_band = _no_band(NOT_COMPUTED)
-            periods = flags.loc[(flags["family"] == row["family"]) & flags["kind"].isin(USD_KINDS),
-                                "period"].astype(str).tolist()
-            name = f"anomaly_{len(anomaly_names) + 1}"
-            title = f"{textwrap.shorten(str(row['family_name']), 44, placeholder='…')} ({row['family']})"
+            "relative_ratios",
+            f"Relative ratio by code family: {fname}'s post/pre change in {rname}'s {flow} divided by the comparison "
+            f"partners' pooled change (pre {pre}, post {post}), with its {level}% interval{_calibrated(result)}, log "
+            f"scale; filled markers: q < {alpha:g} (Benjamini-Hochberg {_q_scope(result, fname)}); the tick: "
+            f"{fname}'s own post/pre ratio."
+            + (" Orange, below the dotted line: control goods, a check that a change is not common to all goods."
+               if checks else ""),
+            plots.plot_relative_ratios, {"compare": rel, "study": drawn, "alpha": alpha, "synthetic": synthetic}))
+    if "transit_ratio" in focal_rows.columns and study.transit:
+        tr = focal_rows[np.isfinite(focal_rows["ratio"].astype(float))]
+        if "kind" in tr.columns:
+            tr = tr[~tr["kind"].isin(plots.CONTROL_KINDS)]
+        if np.isfinite(tr["transit_ratio"].astype(float)).any():
+            tnames = fmt.join([area_label(c) for c in study.transit])
             jobs.append(FigureJob(
-                name, f"{finding_phrase(row, study)} (score {fmt.score(row['score'])}, "
-                      f"q {fmt.pvalue(row['q_value'])}). "
-                      "Observed monthly "
-                      "value (blue) against the counterfactual (dashed) and its 95% band; circles: flagged months."
-                      f"{no_band} Detail: {row['detail']}.",
-                plots.plot_counterfactual, {
-                    "band": b, "study": study, "title": title, "flagged": periods, "synthetic": synthetic,
-                    "note": f"Exports to {fname}: {KIND_WORDS.get(row['kind'], row['kind'])} "
-                            f"{'in' if row['kind'] == 'spike' else 'from'} {row['period']}; monthly value, USD"}))
-            anomaly_names.append(name)
-            if len(anomaly_names) >= top_anomalies:
-                break
+                "transit",
+                f"With the transit routes, or alone? For each code family, {fname}'s post/pre ratio (blue, with its "
+                f"{level}% interval) beside the comparison partners' pooled ratio (orange squares) and the transit "
+                f"partners' pooled ratio (green diamonds: {tnames}), log scale. Where {fname} moved as the transit "
+                f"partners did, its change is shared with the transit routes; where it moved alone, it is specific "
+                f"to {fname}. Families: the largest relative ratios, those with q < {alpha:g} first.",
+                plots.plot_transit, {"compare": tr, "study": drawn, "alpha": alpha, "synthetic": synthetic}))
+    es = result.event_study
+    if len(es) and "ratio" in es.columns:
+        ref = ""
+        if "reference" in es.columns and "quarter" in es.columns and es["reference"].astype(bool).any():
+            ref = f" {es.loc[es['reference'].astype(bool), 'quarter'].iloc[0]}"
+        jobs.append(FigureJob(
+            "event_study",
+            f"Event study by group: {fname}'s quarterly value relative to the comparison partners, against the "
+            f"reference quarter{ref} (ratio 1), with {level}% intervals{_calibrated(result)}, log scale; dashed line: "
+            f"{_break(drawn)}.",
+            plots.plot_event_study, {"event_study": es, "study": drawn, "alpha": alpha, "synthetic": synthetic},
+            panels=int(es["group"].nunique())))
+    focal_series = mine[mine["partner_code"] == focal]
+    anomaly_jobs, anomaly_names = _anomaly_jobs(result, drawn, focal_series, top_anomalies)
+    jobs += anomaly_jobs
+
+    # ---- appendix
+    partners = set(mine["partner_code"].unique())
+    controls = [c for c in study.controls if c in partners]
+    if focal in partners and controls:
+        bucket = "quarterly" if study.freq == "M" else "yearly"
+        jobs.append(FigureJob(
+            "group_index",
+            f"Each group's {bucket} value for {fname} (blue) and the {len(controls)} comparison partners combined "
+            f"(orange), each as an index of its mean in the pre window ({pre}) = 100, log scale. Lines that pull "
+            f"apart after the break ({_break(drawn)}) mark a change specific to {fname}.",
+            plots.plot_group_index, {"series": mine[mine["partner_code"].isin([focal, *controls])], "study": drawn,
+                                     "synthetic": synthetic}, role="appendix", panels=int(mine["group"].nunique())))
+    flags = result.findings
+    if len(flags):
+        flags = flags[(flags["partner_code"] == focal) & (flags["reporter_code"] == reporter)]
+    sizes = focal_series.groupby("group")["family_id"].nunique()
+    for g in plots.group_order(set(sizes.index)):
+        jobs.append(FigureJob(
+            f"series_{g}",
+            f"{plots.group_label(g)}: {plots.flow_phrase(drawn)} per {per} by code family (each panel its own scale), "
+            f"with the means of the pre and post windows (orange), red marks at the {per}s the anomaly tests flag "
+            f"and a red bar under a window above its counterfactual; dashed line: {_break(drawn)}.",
+            plots.plot_series, {"series": focal_series[focal_series["group"] == g], "study": drawn, "group": g,
+                                "findings": flags, "synthetic": synthetic}, role="appendix", panels=int(sizes[g])))
+    jobs += _mirror_jobs(series, focal_series, drawn, synthetic)
     return jobs, anomaly_names
+
+
+def _mirror_jobs(series: pd.DataFrame, own: pd.DataFrame, study: Study, synthetic: bool) -> list[FigureJob]:
+    """The mirror chart when the focal partner's own records of the same trade (``series``) are there for the
+    families of ``own`` (the reporter's series to the focal partner)."""
+    back = {"X": "M", "M": "X"}.get(study.flow)
+    if back is None:
+        return []
+    other = series[(series["reporter_code"] == study.focal) & (series["flow_code"] == back)
+                   & (series["partner_code"] == study.reporter) & series["family_id"].isin(set(own["family_id"]))]
+    if own.empty or other.empty:
+        return []
+    fname, rname = area_label(study.focal), area_label(study.reporter)
+    ends = (f" {fname}'s records end in {other['date'].max():%Y-%m}, {rname}'s in {own['date'].max():%Y-%m}."
+            if other["date"].max() != own["date"].max() else "")
+    return [FigureJob(
+        "mirror",
+        f"Both sides of the same trade: {rname}'s reported {plots.flow_word(study.flow)} "
+        f"({FLOW_VALUATION[study.flow]}) and {fname}'s reported {plots.flow_word(back)} "
+        f"({FLOW_VALUATION[back]}), summed over the study's code families, per {plots.per_word(study)}; the "
+        f"lower panel is their ratio (log scale).{ends}",
+        plots.plot_mirror, {"series": pd.concat([own, other]), "study": study, "synthetic": synthetic},
+        role="appendix")]

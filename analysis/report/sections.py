@@ -93,7 +93,8 @@ def summary(ctx: Context) -> list:
         bullets.append(
             f"**{fname}-specific rises.** {len(sig)} of the {len(tested)} {words.goods_noun(c, s)} families with a "
             f"relative ratio rose significantly more for {fname} than for the comparison partners ({scope}); the "
-            f"largest: {fmt.join(top)}. {int(fragile.sum())} of the {len(sig)} are fragile (the conclusion changes "
+            f"largest: {fmt.join(top)}. {int(fragile.sum())} of the {len(sig)} {'is' if len(sig) == 1 else 'are'} "
+            "fragile (the conclusion changes "
             "when one comparison partner is left out, under another comparison set or against a synthetic "
             "control).")
     elif len(tested):
@@ -109,6 +110,8 @@ def summary(ctx: Context) -> list:
         bullets.append(line)
     bullets.append(_checks_bullet(ctx))
     bullets.append(_anomaly_bullet(ctx))
+    if (line := _supplier_bullet(ctx)) is not None:
+        bullets.append(line)
     blocks: list = [Heading("Summary")]
     if ctx.source.synthetic:
         blocks.append(Callout("These results come from SYNTHETIC data: they show what the methods find where the "
@@ -148,6 +151,25 @@ def _transit_bullet(ctx: Context, sig: pd.DataFrame) -> str | None:
             f"than for the comparison partners, {alone} also rose at least ×1.25 more than for the "
             f"{len(ctx.study.transit)} transit partners (the countries through which goods reached Russia), and "
             f"{along} rose about as much as theirs or less: there {ctx.fname} moves with the routes.")
+
+
+def _supplier_bullet(ctx: Context) -> str | None:
+    """The reporter's share of the focal partner's imports, from the other reporters' exports (mirror data)."""
+    sup = ctx.result.suppliers
+    if sup is None or sup.reporter_share.empty:
+        return None
+    r = sup.reporter_share
+    r = r[(r["level"] == "group") & (r["supplier_code"] == ctx.study.reporter)].dropna(subset=["change"])
+    if r.empty:
+        return None
+    up = r[r["change_low"] > 0].sort_values("change", ascending=False)
+    lvl = words.level(ctx.alpha)
+    top = [f"{words.group_name(g['group'])} {fmt.share(g['share_pre'])} → {fmt.share(g['share_post'])} "
+           f"({lvl}% interval of the change {100 * g['change_low']:+.0f} to {100 * g['change_high']:+.0f} points)"
+           for _, g in up.head(2).iterrows()]
+    return (f"**Who supplies {ctx.fname}?** Rebuilt from every reporter's exports to {ctx.fname} (mirror data), "
+            f"{ctx.rname}'s share of its imports rose in {len(up)} of {len(r)} groups"
+            + (f"; the largest: {fmt.join(top)}" if top else "") + ".")
 
 
 def _checks_bullet(ctx: Context) -> str:
@@ -263,6 +285,8 @@ def _significant_table(sig: pd.DataFrame, ctx: Context) -> pd.DataFrame:
                                                                    sig.get("rel_loo_high", np.nan), strict=False)],
         "vs transit partners": sig.get("relative_ratio_transit", pd.Series(np.nan, index=sig.index)).map(fmt.ratio),
         "synthetic control": sig.get("relative_ratio_synth", pd.Series(np.nan, index=sig.index)).map(fmt.ratio),
+        "honest bound M̄": sig.get("rr_breakdown", pd.Series(np.nan, index=sig.index)).map(
+            lambda v: "" if pd.isna(v) else f"{v:.2g}"),
         "labels": [_labels(r) for _, r in sig.iterrows()],
     })
     return fmt.as_text(out)
@@ -281,7 +305,9 @@ def _labels(row: pd.Series) -> str:
 
 def _significant_note(ctx: Context) -> str:
     return ("Placebo rank p: the exact p-value of the focal partner's rank among the comparison partners' own "
-            "placebo estimates. Leave-one-out range: the relative ratio with each comparison partner left out in "
+            "placebo estimates. Honest bound M̄: how many times the largest pre-window year-to-year move of the "
+            "relative ratio the post-window deviation from parallel trends may be before the interval reaches 1 "
+            "(below 1: fragile). Leave-one-out range: the relative ratio with each comparison partner left out in "
             "turn. 'vs transit partners': the focal partner's change over the transit partners'. Fragile: crosses "
             "1 or loses significance under one of these checks. Content changed: the family's codes hold other "
             "goods after the HS 2022 break.")
@@ -351,8 +377,8 @@ def anomalies(ctx: Context, top: int = 10) -> list:
     mine = ranked_findings(f[roles == "question"])
     blocks.append(Paragraph(
         f"Each test (see Methods) looks for one kind of pattern; q-values control the false discovery rate at "
-        f"{alpha:g} within each test, with {fname}'s series counted apart from the other partners' so that its "
-        "q-values do not depend on how many partners are stored. First the patterns that answer the question: "
+        f"{alpha:g} within each test and partner, so {fname}'s q-values do not depend on how many partners are "
+        "stored. First the patterns that answer the question: "
         f"{fname}'s {words.goods_noun(ctx.compare, s)} families, after the break, not shared by most partners."))
     if len(mine):
         blocks.append(Table(findings_table(mine.head(top), s), caption=f"Anomalies in {fname}'s "

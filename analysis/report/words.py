@@ -11,12 +11,9 @@ import numpy as np
 import pandas as pd
 
 from .. import registry
-from ..plots import area_label
+from ..plots import CONTROL_KINDS, area_label, group_label
 from ..study import FLOW_VALUATION, FLOW_WORDS, Study
 from . import fmt
-
-CONTROL_KINDS = ("control", "common_shock")
-"""Registry kinds that are checks, not the question: control goods and goods with a known common shock."""
 
 KIND_WORDS = {
     "level_shift": "lasting level shift", "spike": "one-period spike", "counterfactual_excess":
@@ -58,9 +55,18 @@ def per_unit(study: Study) -> str:
     return "USD/month" if study.freq == "M" else "USD/year"
 
 
+def window_text(study: Study, which: str) -> str:
+    """A window as the user writes it: ``2019-01:2021-12`` (annual studies: ``2019:2021``)."""
+    w = study.pre if which == "pre" else study.post
+    if study.freq == "A":
+        end = "" if w.end is None else str(w.end.year)
+        return f"{w.start.year}:{end}"
+    return w.text
+
+
 def windows(study: Study) -> tuple[str, str]:
     """``2019-01 to 2021-12``, ``2022-03 to 2025-06`` (annual: ``2019 to 2021``)."""
-    return study.pre.text.replace(":", " to "), study.post.text.replace(":", " to ")
+    return window_text(study, "pre").replace(":", " to "), window_text(study, "post").replace(":", " to ")
 
 
 def break_text(study: Study) -> str:
@@ -103,10 +109,7 @@ def goods_noun(compare: pd.DataFrame, study: Study) -> str:
 
 def group_name(group: str) -> str:
     """A registry group's readable name (``Outside the registry`` for ungrouped codes)."""
-    groups = registry.groups().set_index("group")["name"]
-    if group in groups.index:
-        return str(groups[group])
-    return "Outside the registry" if group == registry.UNGROUPED else str(group)
+    return group_label(group)
 
 
 def family_label(row: pd.Series) -> str:

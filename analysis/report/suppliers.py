@@ -1,0 +1,433 @@
+"""The report section "Who supplies <focal>?", drawn from a :class:`~analysis.suppliers.SuppliersResult`.
+
+:func:`supplier_section` returns the section's document blocks (headings,
+text, tables, figures) and draws its figures: a stacked-area chart of the
+supplier groups' shares per group of goods (as many figures as the page
+height needs), the reporter's share before and after with intervals, then
+the substitution table, the candidate routes, the mirror check and the
+caveats. Every number comes from the result's tables; nothing is estimated
+here. Figures follow :mod:`analysis.plots`: 6.5 inches wide, text at 8
+points or more, wrapped and never cut, and the SYNTHETIC label and watermark
+when the data are synthetic.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure as MplFigure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, MultipleLocator
+
+from ..plots import (
+    GREY,
+    OKABE_ITO,
+    SERIES_PANEL_H,
+    TEXT_SIZE,
+    _finish,
+    _fitting,
+    _grid,
+    _grid_figure,
+    _grid_ylabel,
+    _new_figure,
+    _style_time_axis,
+    area_label,
+    group_label,
+    group_order,
+    wrap_text,
+)
+from ..suppliers import ALL_FAMILIES, CATEGORIES, SuppliersResult
+from . import fmt
+from .document import Bullets, Callout, Figure, Heading, Paragraph, Table
+from .figures import FigureJob, render
+
+COLORS = {"reporter": OKABE_ITO["blue"], "sanctioning": OKABE_ITO["orange"], "transit": OKABE_ITO["green"],
+          "other": "#bbbbbb"}
+"""Colour of each supplier category (Okabe-Ito; grey for the rest)."""
+PANELS_PER_FIGURE = 9
+TOP_ROUTES = 15
+TOP_MIRROR = 12
+
+
+def _category_words(result: SuppliersResult) -> dict[str, str]:
+    rname = area_label(result.study.reporter)
+    return {"reporter": rname, "sanctioning": "sanctioning suppliers", "transit": "transit partners",
+            "other": "other suppliers"}
+
+
+def _source(result: SuppliersResult) -> str:
+    fname = area_label(result.study.focal)
+    n = len(result.config.suppliers)
+    if result.synthetic:
+        return ("Source: SYNTHETIC demo panel in the UN Comtrade schema (not real trade); exports to "
+                f"{fname} as {n} suppliers report them (FOB value, current USD)")
+    return f"Source: UN Comtrade; exports to {fname} as {n} reporters report them (FOB value, current USD)"
+
+
+def _pct(x: object) -> str:
+    return fmt.share(x) if pd.notna(x) else "n/a"
+
+
+def _pct_ci(x: object, lo: object, hi: object) -> str:
+    """``61.2% (55.1% to 67.0%)``."""
+    if not fmt._finite(x):
+        return "n/a"
+    return f"{100 * float(x):.1f}% ({100 * float(lo):.1f}% to {100 * float(hi):.1f}%)"  # type: ignore[arg-type]
+
+
+def _part_ci(x: object, lo: object, hi: object) -> str:
+    """A part of the fall: as :func:`_pct_ci`, or ``more than the fall (×9.13)`` when the rise exceeds it."""
+    if fmt._finite(x) and float(x) > 1:  # type: ignore[arg-type]
+        return f"more than the fall ({fmt.ratio(x)})"
+    return _pct_ci(x, lo, hi)
+
+
+def _pp_ci(x: object, lo: object, hi: object) -> str:
+    """``+38.4 pp (31.2 to 45.1)``: a change of a share in percentage points, with its interval."""
+    if not fmt._finite(x):
+        return "n/a"
+    return (f"{100 * float(x):+.1f} pp ({100 * float(lo):+.1f} to "  # type: ignore[arg-type]
+            f"{100 * float(hi):+.1f})")  # type: ignore[arg-type]
+
+
+def _usd_ci(x: object, lo: object, hi: object) -> str:
+    """``12.4m (9.8m to 15.0m)``: USD a month with its interval."""
+    if not fmt._finite(x):
+        return "n/a"
+    return f"{fmt.usd(x, unit=False)} ({fmt.usd(lo, unit=False)} to {fmt.usd(hi, unit=False)})"
+
+
+def _groups(result: SuppliersResult) -> list[str]:
+    rs = result.reporter_share
+    return group_order(set(rs.loc[rs["level"] == "group", "group"]))
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _plot_supplier_shares(result: SuppliersResult, groups: list[str], *, part: str = "") -> MplFigure:
+    """Stacked areas: each supplier category's share of the focal partner's mirrored imports, per group and
+    period of ``result.shares`` (the suppliers that published in the period)."""
+    sh = result.shares
+    sh = sh[(sh["level"] == "group") & sh["group"].isin(groups)]
+    yearly = result.config.shares_by == "A"
+    when = pd.to_datetime(sh["period"].astype(str), format="%Y" if yearly else "%Y-%m")
+    table = (sh.assign(when=when).groupby(["group", "when", "category"])["share"].sum()
+             .unstack("category").reindex(columns=list(CATEGORIES)).fillna(0.0))
+    grid = _grid([group_label(g) for g in groups], 3, SERIES_PANEL_H, wspace=0.15)
+    fig, panels = _grid_figure(grid, sharey=True)
+    span = (int(when.min().year), int(when.max().year))
+    for ax, g in zip(panels, groups, strict=True):
+        block = table.loc[g] if g in table.index.get_level_values(0) else table.iloc[:0]
+        x = mdates.date2num(block.index) if len(block) else np.array([])
+        if len(block):
+            ax.stackplot(x, *[block[c].to_numpy() for c in CATEGORIES], colors=[COLORS[c] for c in CATEGORIES],
+                         linewidth=0)
+        ax.set_ylim(0, 1)
+        ax.yaxis.set_major_locator(MultipleLocator(0.5))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.0%}"))
+        _style_time_axis(ax, span, grid.panel_w)
+    _grid_ylabel(panels, grid, "share of imports")
+    words = _category_words(result)
+    handles = [Patch(facecolor=COLORS[c], label=words[c][:1].upper() + words[c][1:]) for c in CATEGORIES]
+    fname = area_label(result.study.focal)
+    step = "Yearly" if yearly else "Monthly"
+    return _finish(fig, title=f"Who supplies {fname}? Shares of its mirrored imports{part}",
+                   subtitle=f"{step} share of each supplier group in what the reporters say they exported to "
+                            f"{fname}, by group of goods; suppliers that published in the period",
+                   source=_source(result), synthetic=result.synthetic, handles=handles)
+
+
+def _plot_reporter_share(result: SuppliersResult) -> MplFigure:
+    """The reporter's share of each group's mirrored imports in the pre and post windows, with intervals."""
+    rs = result.reporter_share
+    rs = rs[(rs["level"] == "group") & rs["share_pre"].notna()]
+    order = [g for g in _groups(result) if g in set(rs["group"])]
+    rs = rs.set_index("group").loc[order].reset_index()
+    n = len(rs)
+    label_w = 2.7
+    labels = ["\n".join(wrap_text(group_label(g), label_w - 0.15)) for g in rs["group"]]
+    row = max(0.26, max((lab.count("\n") + 1) * TEXT_SIZE * 1.2 / 72 + 0.04 for lab in labels))
+    fig, axes = _new_figure(1, 1, row * n + 0.1, left=label_w, right=0.2, top=0.1, bottom=0.45)
+    ax = axes[0, 0]
+    y = np.arange(n)[::-1].astype(float)
+    for w, color, dy, fill in (("pre", GREY, 0.12, "white"), ("post", COLORS["reporter"], -0.12, None)):
+        est, lo, hi = rs[f"share_{w}"], rs[f"share_{w}_low"], rs[f"share_{w}_high"]
+        ax.hlines(y + dy, lo, hi, color=color, linewidth=1.6)
+        ax.scatter(est, y + dy, s=22, color=color, facecolor=fill or color, zorder=3, linewidth=1.2)
+    ax.set_yticks(y, labels, fontsize=TEXT_SIZE, linespacing=1.1)
+    ax.set_ylim(-0.6, n - 0.4)
+    ax.set_xlim(0, 1)
+    ax.xaxis.set_major_locator(MultipleLocator(0.2))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.0%}"))
+    ax.tick_params(axis="x", labelsize=TEXT_SIZE)
+    rname, fname = area_label(result.study.reporter), area_label(result.study.focal)
+    ax.set_xlabel(f"{rname}'s share of {fname}'s mirrored imports", fontsize=TEXT_SIZE)
+    ax.grid(axis="x", color="#e5e5e5", linewidth=0.6)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    pre, post = (p.replace(":", " to ") for p in (result.config.pre, result.config.post))
+    level = int(round(result.config.confidence * 100))
+    handles = [Line2D([], [], color=GREY, marker="o", markerfacecolor="white", linewidth=1.6, label=f"before ({pre})"),
+               Line2D([], [], color=COLORS["reporter"], marker="o", linewidth=1.6, label=f"after ({post})")]
+    return _finish(fig, title=f"{rname}'s share of {fname}'s imports, before and after",
+                   subtitle=f"By group of goods, with {level}% intervals (moving-block bootstrap over months); "
+                            "suppliers that published in both windows",
+                   source=_source(result), synthetic=result.synthetic, handles=handles)
+
+
+def _figure_jobs(result: SuppliersResult) -> list[FigureJob]:
+    """The section's figures as jobs for :func:`analysis.report.figures.render`."""
+    fname = area_label(result.study.focal)
+    groups = _groups(result)
+    titles = [group_label(g) for g in groups]
+    pages: list[list[str]] = []
+    while groups:
+        k = _fitting(titles, 3, SERIES_PANEL_H, wspace=0.15, most=PANELS_PER_FIGURE)
+        pages.append(groups[:k])
+        groups, titles = groups[k:], titles[k:]
+    jobs = []
+    words = _category_words(result)
+    for i, page in enumerate(pages, start=1):
+        part = f" ({i} of {len(pages)})" if len(pages) > 1 else ""
+        jobs.append(FigureJob(
+            f"supplier_shares_{i}",
+            f"Who supplies {fname}{part}: the share of {words['reporter']} (blue), the sanctioning suppliers "
+            f"(orange), the transit partners (green) and all others (grey) in {fname}'s imports of each group of "
+            "goods, as the suppliers report their exports (mirror data). Each period's shares are of the "
+            "suppliers that published in it: a supplier that stops publishing drops out rather than falling "
+            "to zero (see the caveats).",
+            _plot_supplier_shares, {"result": result, "groups": page, "part": part}))
+    if result.reporter_share["share_pre"].notna().any():
+        level = int(round(result.config.confidence * 100))
+        jobs.append(FigureJob(
+            "reporter_share",
+            f"{words['reporter']}'s share of {fname}'s mirrored imports by group before (grey) and after (blue), "
+            f"with {level}% intervals from a moving-block bootstrap over months; suppliers that published in "
+            "both windows.",
+            _plot_reporter_share, {"result": result}))
+    return jobs
+
+
+# --------------------------------------------------------------------------- text and tables
+
+
+def _share_table(result: SuppliersResult) -> Table:
+    rs = result.reporter_share
+    rs = rs[rs["level"] == "group"].set_index("group")
+    order = [g for g in _groups(result) if g in rs.index]
+    rs = rs.loc[order]
+    rname = area_label(result.study.reporter)
+    level = int(round(result.config.confidence * 100))
+    frame = pd.DataFrame({
+        "group": [group_label(g) for g in rs.index],
+        f"{rname}, USD/month before": rs["usd_pre"].map(lambda v: fmt.usd(v, unit=False)),
+        f"{rname}, USD/month after": rs["usd_post"].map(lambda v: fmt.usd(v, unit=False)),
+        f"share before [{level}%\u00a0CI]": [_pct_ci(a, b, c) for a, b, c in
+                                            zip(rs["share_pre"], rs["share_pre_low"], rs["share_pre_high"],
+                                                strict=True)],
+        f"share after [{level}%\u00a0CI]": [_pct_ci(a, b, c) for a, b, c in
+                                           zip(rs["share_post"], rs["share_post_low"], rs["share_post_high"],
+                                               strict=True)],
+        f"change [{level}%\u00a0CI]": [_pp_ci(a, b, c) for a, b, c in
+                                      zip(rs["change"], rs["change_low"], rs["change_high"], strict=True)],
+    })
+    return Table(fmt.as_text(frame), caption=f"{rname}'s share of each group's mirrored imports",
+                 note="Means over the windows of the suppliers that published in both; pp: percentage points. "
+                      + "; ".join(f"{group_label(g)}: {n}" for g, n in rs["note"].items() if str(n)))
+
+
+def _substitution_table(result: SuppliersResult) -> Table:
+    sub = result.substitution.set_index("group")
+    order = [g for g in _groups(result) if g in sub.index]
+    sub = sub.loc[order]
+    rname = area_label(result.study.reporter)
+    frame = pd.DataFrame({
+        "group": [group_label(g) for g in sub.index],
+        "fall of sanctioning suppliers": [_usd_ci(a, b, c) for a, b, c in
+                                          zip(sub["fall_sanctioning"], sub["fall_sanctioning_low"],
+                                              sub["fall_sanctioning_high"], strict=True)],
+        f"rise of {rname}": [_usd_ci(a, b, c) for a, b, c in
+                             zip(sub["rise_reporter"], sub["rise_reporter_low"], sub["rise_reporter_high"],
+                                 strict=True)],
+        "rise of transit partners": [_usd_ci(a, b, c) for a, b, c in
+                                     zip(sub["rise_transit"], sub["rise_transit_low"], sub["rise_transit_high"],
+                                         strict=True)],
+        "rise of others": sub["rise_other"].map(lambda v: fmt.usd(v, unit=False)),
+        "replaced by nobody": [_usd_ci(a, b, c) for a, b, c in
+                               zip(sub["gap"], sub["gap_low"], sub["gap_high"], strict=True)],
+        f"share of the fall replaced by {rname}": [_part_ci(a, b, c) for a, b, c in
+                                                   zip(sub["replaced_reporter"], sub["replaced_reporter_low"],
+                                                       sub["replaced_reporter_high"], strict=True)],
+        "by transit partners": [_part_ci(a, b, c) for a, b, c in
+                                zip(sub["replaced_transit"], sub["replaced_transit_low"],
+                                    sub["replaced_transit_high"], strict=True)],
+    })
+    notes = "; ".join(f"{group_label(g)}: {n}" for g, n in sub["note"].items() if str(n))
+    return Table(fmt.as_text(frame), caption="Substitution: who replaced the sanctioning suppliers, USD a month",
+                 note="Change of the mean monthly value between the windows, with intervals (moving-block "
+                      "bootstrap). 'Replaced by nobody' is the fall less every rise, which is the fall of the "
+                      "total; shares of the fall are given only where the fall is material. " + notes)
+
+
+def _routes_blocks(result: SuppliersResult) -> list:
+    rname, fname = area_label(result.study.reporter), area_label(result.study.focal)
+    routes = result.routes
+    blocks: list = [Heading("Candidate routes", level=3)]
+    if routes.empty:
+        blocks.append(Paragraph(f"The data hold no transit partner's exports to {fname} or Russia beside "
+                                f"{rname}'s exports to it, so no route can be traced."))
+        return blocks
+    cand = result.candidates()
+    dests = sorted(set(routes["destination"]))
+    blocks.append(Paragraph(
+        f"For each transit partner and code family: {rname}'s exports to it (the inbound leg) and its own exports "
+        f"to {fmt.join(dests)} (the outbound leg), where both are reported. A family in which both legs rose "
+        f"materially (by a quarter or more, the interval of the rise above zero) is a candidate route: "
+        f"{fmt.count(len(cand), 'pair')} of {len(routes)} transit partner, destination and family combinations. "
+        "A candidate is consistent with goods passing through the transit partner; it is not evidence of "
+        "evasion by itself, since both legs can rise for their own reasons."))
+    if len(cand):
+        top = cand.head(TOP_ROUTES)
+        frame = pd.DataFrame({
+            "transit partner": top["transit"], "to": top["destination"],
+            "family": [f"{g}: {f}" for g, f in zip(top["group"].map(group_label), top["family"], strict=True)],
+            f"from {rname}, USD/month before → after": [
+                f"{fmt.usd(a, unit=False)} → {fmt.usd(b, unit=False)}"
+                for a, b in zip(top["inbound_pre"], top["inbound_post"], strict=True)],
+            "onward, USD/month before → after": [
+                f"{fmt.usd(a, unit=False)} → {fmt.usd(b, unit=False)}"
+                for a, b in zip(top["outbound_pre"], top["outbound_post"], strict=True)],
+            "onward ratio": top["outbound_ratio"].map(fmt.ratio),
+        })
+        more = f" {len(cand) - TOP_ROUTES} more are in routes.csv." if len(cand) > TOP_ROUTES else ""
+        blocks.append(Table(fmt.as_text(frame), caption="Candidate routes, largest onward rise first",
+                            note="Both legs' means over the windows; a ratio is not given for a leg that starts "
+                                 f"from zero.{more}"))
+    return blocks
+
+
+def _mirror_blocks(result: SuppliersResult) -> list:
+    fname = area_label(result.study.focal)
+    m = result.mirror
+    blocks: list = [Heading("Mirror check", level=3)]
+    if m.empty:
+        blocks.append(Paragraph(f"{fname} publishes no imports in the data, so its own records cannot be set "
+                                "against its suppliers' (mirror check)."))
+        return blocks
+    lo, hi = result.config.mirror_band
+    total = m[m["group"] == ALL_FAMILIES]
+    out = m[m["outside_band"] & (m["group"] != ALL_FAMILIES)]  # group-years beyond the band
+    years = f"{int(m['year'].min())}-{int(m['year'].max())}"
+    outside_total = total[total["outside_band"]]
+    blocks.append(Paragraph(
+        f"Where {fname} published its imports ({years}), its figure for each supplier (CIF) is set against the "
+        f"supplier's own (FOB). Freight and insurance put the ratio a few per cent above 1; a group-year outside "
+        f"{lo:g}-{hi:g} is more than valuation explains (attribution by origin, timing, confidential trade). "
+        f"{fmt.count(len(out), 'group-year')} of {int((m['group'] != ALL_FAMILIES).sum())} lie outside it"
+        + (f"; over all groups together the two sides disagree beyond it for "
+           f"{fmt.join(sorted(set(outside_total['supplier'])))}" if len(outside_total) else "")
+        + "."))
+    groups = m[m["group"] != ALL_FAMILIES]
+    if len(groups):
+        by = groups.groupby("supplier", sort=False)
+        worst = groups.assign(dist=np.abs(np.log(groups["ratio"].where(groups["ratio"] > 0))).fillna(np.inf))
+        worst = worst.sort_values("dist", ascending=False).drop_duplicates("supplier").set_index("supplier")
+        overall = total.groupby("supplier")["ratio"].median()
+        table = pd.DataFrame({"checked": by.size(), "outside": by["outside_band"].sum()}).join(
+            overall.rename("median ratio"))
+        table = table.sort_values(["outside", "checked"], ascending=False)
+        frame = pd.DataFrame({
+            "supplier": table.index,
+            "group-years outside the band": [f"{int(o)} of {int(c)}" for o, c in zip(table["outside"], table["checked"],
+                                                                                       strict=True)],
+            f"{fname}'s imports ÷ supplier's exports, all groups (median year)": table["median ratio"].map(
+                lambda v: f"{v:.2f}" if fmt._finite(v) else "n/a"),
+            "largest gap": [_gap_text(worst.loc[sup]) for sup in table.index],
+        })
+        blocks.append(Table(fmt.as_text(frame), caption="Mirror check by supplier",
+                            note="Annual values in the years both sides published; every group-year is in "
+                                 "mirror.csv."))
+    return blocks
+
+
+def _gap_text(row: pd.Series) -> str:
+    ratio = f"×{row['ratio']:.2f}" if fmt._finite(row["ratio"]) else "one side only"
+    return f"{group_label(row['group'])}, {int(row['year'])}: {ratio}"
+
+
+def _summary(result: SuppliersResult) -> str:
+    rname, fname = area_label(result.study.reporter), area_label(result.study.focal)
+    rs = result.reporter_share
+    g = rs[(rs["level"] == "group") & rs["change"].notna()]
+    up = g[g["change_low"] > 0].sort_values("change", ascending=False)
+    down = g[g["change_high"] < 0]
+    pre, post = (p.replace(":", " to ") for p in (result.config.pre, result.config.post))
+    parts = [f"{fname}'s imports are rebuilt here from the exports {len(result.config.suppliers)} reporters say "
+             f"they sent it (mirror data), {pre} against {post}."]
+    if len(g):
+        parts.append(f"{rname}'s share rose in {len(up)} of {len(g)} groups (interval of the change above zero) and "
+                     f"fell in {len(down) or 'none'}.")
+    if len(up):
+        top = [f"{group_label(r['group'])} ({_pct(r['share_pre'])} → {_pct(r['share_post'])})"
+               for _, r in up.head(3).iterrows()]
+        parts.append(f"The largest rises: {fmt.join(top)}.")
+    sub = result.substitution
+    fell = sub[sub["replaced_reporter"].notna()]
+    if len(fell):
+        half = fell[fell["replaced_reporter"] >= 0.5]
+        transit = fell[fell["replaced_transit_low"] > 0.25]
+        parts.append(f"The sanctioning suppliers' exports fell materially in {len(fell)} groups; {rname}'s rise "
+                     f"made up at least half of the fall in {len(half)} of them"
+                     + (f", the transit partners' rise more than a quarter in "
+                        f"{fmt.join([group_label(x) for x in transit['group']])}" if len(transit) else "")
+                     + "; the rest was replaced by no reporting supplier.")
+    return " ".join(parts)
+
+
+def _blocks(result: SuppliersResult, figures: dict[str, Figure]) -> list:
+    fname = area_label(result.study.focal)
+    rname = area_label(result.study.reporter)
+    blocks: list = [Heading(f"Who supplies {fname}?")]
+    if result.synthetic:
+        blocks.append(Callout("SYNTHETIC DATA: the suppliers below are the demo panel's, with planted effects; "
+                              "nothing here is real trade.", kind="synthetic"))
+    blocks.append(Paragraph(_summary(result)))
+    blocks += [figures[k] for k in sorted(figures) if k.startswith("supplier_shares_")]
+    blocks.append(Heading(f"{rname}'s share before and after", level=3))
+    if "reporter_share" in figures:
+        blocks.append(figures["reporter_share"])
+    blocks.append(_share_table(result))
+    blocks.append(Heading(f"Did {rname} replace the sanctioning suppliers?", level=3))
+    sets = result.config
+    blocks.append(Paragraph(
+        f"The sanctioning suppliers are the {len(sets.sanctioning)} economies that restricted exports to Belarus "
+        "and Russia from 2022 (the EU's members, the USA, the UK, Japan, Korea, Taiwan, Canada, Australia, Norway "
+        "and Switzerland; `data/registry/supplier_sets.toml`). For each group, their fall between the windows is "
+        f"set against the rise of {rname}, of the transit partners and of every other reporting supplier; what "
+        f"no one made up is the fall of {fname}'s mirrored imports."))
+    blocks.append(_substitution_table(result))
+    blocks += _routes_blocks(result)
+    blocks += _mirror_blocks(result)
+    blocks.append(Heading("Caveats", level=3))
+    blocks.append(Bullets([f"**{str(t)[:1].upper()}{str(t)[1:]}.** {x}"
+                           for t, x in zip(result.caveats["topic"], result.caveats["text"], strict=True)]))
+    return blocks
+
+
+def supplier_section(result: SuppliersResult, folder: str | Path, *, workers: int | None = 1
+                     ) -> tuple[list, dict[str, Figure]]:
+    """The section "Who supplies <focal>?": its document blocks, and its figures drawn into ``folder`` (PNG at
+    200 dpi and SVG) by name.
+
+    ``workers``: processes to draw in (see :func:`analysis.report.figures.render`).
+    """
+    figures = render(_figure_jobs(result), folder, workers=workers)
+    return _blocks(result, figures), figures
+
+
+__all__ = ["supplier_section"]
