@@ -346,18 +346,19 @@ def import_files(paths: list[str | Path], store: Store | None = None, *, duplica
         raise FileImportError("; ".join(errors) + "; nothing was imported")
     rows = []
     manifest = None
-    for path, query, parsed in plan:
-        chunk_id = Store.chunk_id(query)
-        if parsed is None or store.has_chunk(chunk_id):
-            if manifest is None:
-                manifest = store.manifest().set_index("chunk_id")
-            fmt, n, status, note = "", int(manifest.loc[chunk_id, "rows"]), "unchanged", "already in the store"
-        else:
-            store.write_chunk(parsed.records, query=query, endpoint="file", source=f"import:{path.name}")
-            fmt, n, status, note = parsed.format, len(parsed.records), "imported", parsed.note
-            manifest = None
-        rows.append({"file": str(path), "format": fmt, "rows": n, "chunk_id": chunk_id, "status": status,
-                     "note": note})
+    with store.transaction():  # all files or none (a full disk included), from Python as from the command line
+        for path, query, parsed in plan:
+            chunk_id = Store.chunk_id(query)
+            if parsed is None or store.has_chunk(chunk_id):
+                if manifest is None:
+                    manifest = store.manifest().set_index("chunk_id")
+                fmt, n, status, note = "", int(manifest.loc[chunk_id, "rows"]), "unchanged", "already in the store"
+            else:
+                store.write_chunk(parsed.records, query=query, endpoint="file", source=f"import:{path.name}")
+                fmt, n, status, note = parsed.format, len(parsed.records), "imported", parsed.note
+                manifest = None
+            rows.append({"file": str(path), "format": fmt, "rows": n, "chunk_id": chunk_id, "status": status,
+                         "note": note})
     summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     flags = store.manifest().set_index("chunk_id")["synthetic"]
     summary.attrs["synthetic"] = bool(flags.reindex(summary["chunk_id"]).fillna(False).any())

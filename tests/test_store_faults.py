@@ -470,6 +470,18 @@ def test_disk_full_two_file_import_keeps_nothing(capsys, monkeypatch, store, fil
     assert snapshot(store.root) == before, "a failed batch kept a file"
 
 
+def test_disk_full_two_file_import_from_python_keeps_nothing(monkeypatch, store, files):
+    """analysis.import_files is all-or-nothing too, not only the command line."""
+    from analysis.importers import import_files
+    from analysis.store import DiskFullError
+
+    before = snapshot(store.root)
+    failing_writer(monkeypatch, fail_at=2)
+    with pytest.raises(DiskFullError):
+        import_files(files, store=store)
+    assert snapshot(store.root) == before, "a failed batch kept a file"
+
+
 def test_disk_full_at_the_manifest_commit_keeps_nothing(capsys, monkeypatch, store, files):
     before = snapshot(store.root)
     calls = failing_writer(monkeypatch, fail_at=3)
