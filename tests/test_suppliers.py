@@ -318,13 +318,13 @@ def test_a_focal_partner_other_than_belarus(demo_panel, tmp_path):
     from analysis.report import suppliers as section
     from analysis.report.document import Document, to_markdown
 
-    blocks = section._blocks(res, {})  # the text only (the figures are checked for Belarus)
+    blocks = section.section_blocks(res, {})  # the text only (the figures are checked for Belarus)
     assert blocks[0].text == "Who supplies Russian Federation?"
     doc = Document("t")
     doc.add(*blocks)
     md = to_markdown(doc)
     assert "publishes no imports in the data" in md and "China's share" in md
-    assert {j.name for j in section._figure_jobs(res)} >= {"supplier_shares_1", "reporter_share"}
+    assert {j.name for j in section.figure_jobs(res)} >= {"supplier_shares_1", "reporter_share"}
 
 
 # ------------------------------------------------------------------ the report section
@@ -349,7 +349,7 @@ def test_report_section_reads_from_the_result(result, tmp_path):
     assert "SYNTHETIC" in md and "not evidence of evasion" in md and "Caveats" in md
     assert "inf" not in md.replace("infrared", "")
     # the figures: 6.5 inches wide, no text under 8 points, nothing cut at the edges, the synthetic label
-    for job in section._figure_jobs(result):
+    for job in section.figure_jobs(result):
         fig = job.func(**job.kwargs)
         assert fig.get_size_inches()[0] == pytest.approx(6.5) and fig.get_size_inches()[1] <= 9.5
         texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()

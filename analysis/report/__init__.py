@@ -28,9 +28,9 @@ from ..results import AnalysisResult, write_tables_into
 from . import appendix, methods, sections, words
 from . import figures as figs
 from . import source as source_section
+from . import suppliers as supplier_figures
 from .context import Context
 from .document import Document, to_html, to_markdown
-from .suppliers import supplier_section
 
 __all__ = ["write_report", "build_document", "SYNTHETIC_BANNER"]
 
@@ -94,11 +94,11 @@ def write_report(result: AnalysisResult, out: str | Path, *, source: DataSource 
     with staged_dir(out, "report") as staged:
         write_tables_into(staged / "tables", result.tables(), result.config_dict())
         jobs, anomaly_names = figs.plan(result, top_anomalies=top_anomalies)
+        if result.suppliers is not None:  # drawn in the same pool as the other figures
+            jobs += supplier_figures.figure_jobs(result.suppliers)
         figures = figs.render(jobs, staged / "figures", workers=workers, progress=progress)
-        supplier_blocks: list = []
-        if result.suppliers is not None:
-            supplier_blocks, _ = supplier_section(result.suppliers, staged / "figures",
-                                                  workers=1 if workers is None else workers)
+        supplier_blocks = ([] if result.suppliers is None else
+                           supplier_figures.section_blocks(result.suppliers, figures))
         doc = build_document(result, source, figures, anomaly_names, supplier_blocks)
         banner = SYNTHETIC_BANNER if source.synthetic or result.synthetic else None
         (staged / "report.md").write_text(to_markdown(doc, banner=banner), encoding="utf-8")

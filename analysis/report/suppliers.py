@@ -180,7 +180,7 @@ def _plot_reporter_share(result: SuppliersResult) -> MplFigure:
                    source=_source(result), synthetic=result.synthetic, handles=handles)
 
 
-def _figure_jobs(result: SuppliersResult) -> list[FigureJob]:
+def figure_jobs(result: SuppliersResult) -> list[FigureJob]:
     """The section's figures as jobs for :func:`analysis.report.figures.render`."""
     fname = area_label(result.study.focal)
     groups = _groups(result)
@@ -389,7 +389,7 @@ def _summary(result: SuppliersResult) -> str:
     return " ".join(parts)
 
 
-def _blocks(result: SuppliersResult, figures: dict[str, Figure]) -> list:
+def section_blocks(result: SuppliersResult, figures: dict[str, Figure]) -> list:
     fname = area_label(result.study.focal)
     rname = area_label(result.study.reporter)
     blocks: list = [Heading(f"Who supplies {fname}?")]
@@ -426,8 +426,8 @@ def supplier_section(result: SuppliersResult, folder: str | Path, *, workers: in
 
     ``workers``: processes to draw in (see :func:`analysis.report.figures.render`).
     """
-    figures = render(_figure_jobs(result), folder, workers=workers)
-    return _blocks(result, figures), figures
+    figures = render(figure_jobs(result), folder, workers=workers)
+    return section_blocks(result, figures), figures
 
 
-__all__ = ["supplier_section"]
+__all__ = ["supplier_section", "figure_jobs", "section_blocks"]
