@@ -383,3 +383,16 @@ def areas() -> pd.DataFrame:
     """Comtrade's area table: ``code, iso3, name`` (Comtrade codes, not always ISO numeric)."""
     return load_registry().areas.copy()
 
+
+@lru_cache(maxsize=1)
+def reference_areas() -> pd.DataFrame:
+    """Every area Comtrade knows (historical and group areas too): ``code, iso3, name, reporter, entry_year,
+    exit_year`` from Comtrade's reference files (data/registry/comtrade_reference_areas.csv, rebuilt by
+    scripts/build_reference_areas.py); ``reporter`` marks the areas Comtrade lists as reporters. The record
+    validator checks codes against it; names are resolved from :func:`areas` (current areas only)."""
+    table = pd.read_csv(registry_dir() / "comtrade_reference_areas.csv", dtype={"iso3": str, "name": str},
+                        keep_default_na=False, na_values={"entry_year": [""], "exit_year": [""]})
+    table["reporter"] = table["reporter"].astype(str).str.lower().eq("true")
+    table["iso3"] = table["iso3"].str.strip()
+    return table
+

@@ -27,7 +27,6 @@ counted from 1 in file or answer order) and the field:
 """
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from typing import Literal
 
@@ -61,19 +60,15 @@ Comtrade's data from 1988) to H6 (HS 2022). Comtrade converts data to older edit
 ANNUAL_REF_MONTH = 52
 """``refMonth`` of annual records in Comtrade data."""
 
-_PARTNER_ONLY = re.compile(r"^(World|Bunkers|Free Zones|Special Categories)$|,\s*nes$")
-REPORTING_NES = frozenset({490})
-"""'nes' areas that do report: Other Asia, nes (490) is the reporter under which Comtrade publishes Taiwan's own
-trade statistics."""
-
-
 @lru_cache(maxsize=1)
 def _area_table() -> tuple[dict[int, str], frozenset[int]]:
-    """(ISO code by Comtrade area code, the areas that are only ever partners) from the registry."""
-    table = registry.areas()
-    iso = dict(zip(table["code"].astype(int), table["iso3"].astype(str).str.strip(), strict=True))
-    partner_only = frozenset(int(c) for c, n in zip(table["code"], table["name"], strict=True)
-                             if _PARTNER_ONLY.search(str(n).strip()) and int(c) not in REPORTING_NES)
+    """(ISO code by Comtrade area code, the areas Comtrade never lists as reporters) from Comtrade's reference
+    areas (:func:`analysis.registry.reference_areas`; ISO codes of current areas as the data spell them)."""
+    ref = registry.reference_areas()
+    iso = dict(zip(ref["code"].astype(int), ref["iso3"].astype(str), strict=True))
+    modern = registry.areas()
+    iso.update(zip(modern["code"].astype(int), modern["iso3"].astype(str).str.strip(), strict=True))
+    partner_only = frozenset(int(c) for c in ref.loc[~ref["reporter"], "code"])
     return iso, partner_only
 
 
@@ -91,7 +86,7 @@ def _check_areas(df: pd.DataFrame, source: str) -> None:
         unknown = (df[field].notna() & ~df[field].isin(list(iso))).to_numpy(dtype=bool)
         if unknown.any():
             raise _problem(source, unknown, field, f"{df.loc[unknown, field].iloc[0]} is not a Comtrade area code "
-                                                   "(not in the registry's comtrade_areas.csv)")
+                                                   "(not in Comtrade's reference areas, comtrade_reference_areas.csv)")
     reporter_partner_only = df["reporterCode"].isin(list(partner_only)).to_numpy(dtype=bool)
     if reporter_partner_only.any():
         code = int(df.loc[reporter_partner_only, "reporterCode"].iloc[0])

@@ -85,3 +85,15 @@ def test_a_fetch_can_ask_for_any_hs_code():
     assert {"250410", "8542", "901310"} <= set(codes["H6"]) and {"250410", "8542"} <= set(codes["H5"])
     with pytest.raises(InputError, match="unknown HS code"):
         check_codes(["optcs"])
+
+
+def test_the_validator_knows_every_comtrade_area_and_which_report():
+    """Comtrade's reference areas (scripts/build_reference_areas.py): the EU and Other Asia, nes (Taiwan) report;
+    Special Categories and World never do; historical and group partners are known areas."""
+    from analysis.validation import _area_table
+
+    ref = registry.reference_areas()
+    assert {97, 490, 112, 156} <= set(ref.loc[ref["reporter"], "code"])
+    iso, partner_only = _area_table()
+    assert {0, 839, 838, 837} <= partner_only and not {97, 490} & partner_only
+    assert set(registry.areas()["code"].astype(int)) <= set(iso)
