@@ -17,7 +17,7 @@ from analysis.pipeline import analyze  # noqa: E402
 from analysis.provenance import describe_source  # noqa: E402
 from analysis.report import write_report  # noqa: E402
 
-DEMO_ONLY = ("Belarus", "dual-use", "planted car shock", "CIS market", "via Russia or Kazakhstan",
+DEMO_ONLY = ("Belarus", "dual-use", "planted", "embedded demo panel", "CIS market", "via Russia or Kazakhstan",
              "stopped publishing", "Appendix B")
 
 
@@ -50,7 +50,10 @@ def test_summary_and_reproduce_name_the_study(other_report):
     assert "--focal 643" in cmd and "--demo" not in cmd
     if freq == "A":
         assert "--freq A" in cmd and "--pre 2019:2021" in cmd and "--post 2022:2024" in cmd
-        assert "USD/year" in md and "a year" in summary
+        assert "USD/year" in md and "a year" in summary and "pre 2019:2021, post 2022:2024" in reproduce
+        methods = md.split("## Methods", 1)[1].split("\n## ", 1)[0]
+        for absent in ("Level shift", "Spike.", "Counterfactual excess", "level-shift, spike", "Newey-West"):
+            assert absent not in methods, absent  # annual data run none of these
 
 
 def test_the_focal_only_rise_is_reported(other_report):

@@ -36,6 +36,8 @@ __all__ = ["write_report", "build_document", "SYNTHETIC_BANNER"]
 
 SYNTHETIC_BANNER = ("SYNTHETIC DATA: this report is built from the embedded demo panel, not from real trade "
                     "statistics. Its numbers show what the methods find in data with planted effects.")
+SYNTHETIC_RECORDS_BANNER = ("SYNTHETIC DATA: the records analysed are marked synthetic, not real trade statistics. "
+                            "Nothing in this report describes real trade.")
 
 
 def _title(ctx: Context) -> str:
@@ -100,7 +102,8 @@ def write_report(result: AnalysisResult, out: str | Path, *, source: DataSource 
         supplier_blocks = ([] if result.suppliers is None else
                            supplier_figures.section_blocks(result.suppliers, figures))
         doc = build_document(result, source, figures, anomaly_names, supplier_blocks)
-        banner = SYNTHETIC_BANNER if source.synthetic or result.synthetic else None
+        banner = (None if not (source.synthetic or result.synthetic) else
+                  SYNTHETIC_BANNER if source.origin == "demo" else SYNTHETIC_RECORDS_BANNER)
         (staged / "report.md").write_text(to_markdown(doc, banner=banner), encoding="utf-8")
         footer = ("Made with tradeflows " + __version__ + ". Figures: figures/ (PNG 200 dpi; SVG too for the "
                   "brief's figures); tables: tables/ (CSV).")

@@ -88,7 +88,7 @@ def methods(ctx: Context) -> list:
                      "against every other named comparison set, and against a synthetic control (comparison partners "
                      "weighted to match the focal partner's pre-window path). A finding that crosses 1 or loses "
                      "significance under any of them is labelled fragile.")
-    if "changed_content" in c.columns:
+    if "changed_content" in c.columns and bool(c["changed_content"].fillna(False).astype(bool).any()):
         items.append("**Content changes.** Families whose codes hold other goods after the HS 2022 break are marked "
                      "*content changed*: before and after are not the same goods there.")
     items.append(f"**Multiple testing.** Benjamini-Hochberg q-values {scope}: among results with q < {ctx.alpha:g}, "
@@ -131,7 +131,8 @@ def _anomaly_items(ctx: Context) -> list[str]:
         return []
     detectors = list(res.config.detectors)
     items = []
-    if getattr(res.config, "focal_relative", False):
+    if getattr(res.config, "focal_relative", False) and {"level_shift", "spike", "counterfactual_excess"} & set(
+            detectors):
         items.append("**Anomalies relative to the comparison group.** For the focal partner, the level-shift, spike "
                      "and counterfactual tests run on its value relative to the comparison partners' common movement "
                      "in the same family, so a shock every partner shares is not a focal-partner anomaly. q-values "

@@ -114,9 +114,10 @@ def summary(ctx: Context) -> list:
         bullets.append(line)
     blocks: list = [Heading("Summary")]
     if ctx.source.synthetic:
-        blocks.append(Callout("These results come from SYNTHETIC data: they show what the methods find where the "
-                              "answer is known (the planted effects are checked in the appendix), not real trade.",
-                              kind="synthetic"))
+        where = ("the planted effects are checked in the appendix" if ctx.demo else
+                 "the records are marked synthetic")
+        blocks.append(Callout("These results come from SYNTHETIC data: they show what the methods find in made-up "
+                              f"data ({where}), not real trade.", kind="synthetic"))
     blocks.append(Bullets(bullets))
     blocks.append(caveats(ctx))
     return blocks
@@ -147,10 +148,15 @@ def _transit_bullet(ctx: Context, sig: pd.DataFrame) -> str | None:
         return None
     alone = int((vs[known] > 1.25).sum())
     along = int((vs[known] <= 1.25).sum())
-    return (f"**With the routes, or alone?** Of the {int(known.sum())} families rising more for {ctx.fname} "
-            f"than for the comparison partners, {alone} also rose at least ×1.25 more than for the "
-            f"{len(ctx.study.transit)} transit partners (the countries through which goods reached Russia), and "
-            f"{along} rose about as much as theirs or less: there {ctx.fname} moves with the routes.")
+    n = int(known.sum())
+    text = (f"**With the routes, or alone?** Of the {fmt.count(n, 'family', 'families')} rising more for "
+            f"{ctx.fname} than for the comparison partners, {alone} also rose at least ×1.25 more than for the "
+            f"{len(ctx.study.transit)} transit partners (the documented routes to Russia after 2022)")
+    if along:
+        text += f", and {along} about as much as theirs or less: there {ctx.fname} moves with the routes."
+    else:
+        text += f": {ctx.fname} did not merely move with the routes."
+    return text
 
 
 def _supplier_bullet(ctx: Context) -> str | None:
