@@ -43,6 +43,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "fetch": ("fetching", "fetch"),
     "plan_calls": ("fetching", "plan_calls"),
     "import_files": ("importers", "import_files"),
+    "repair_store": ("store", "repair_store"),
     # look-ups
     "search_codes": ("registry", "search_codes"),
     "families": ("registry", "families"),
@@ -65,6 +66,10 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "DidResult": ("results", "DidResult"),
     "AnomalyResult": ("results", "AnomalyResult"),
     "describe_source": ("provenance", "describe_source"),
+    "who_supplies": ("suppliers", "who_supplies"),
+    "SuppliersResult": ("suppliers", "SuppliersResult"),
+    "screen_store": ("screen", "screen_store"),
+    "ScreenResult": ("screen", "ScreenResult"),
     # figures and report
     "plot_series": ("plots", "plot_series"),
     "plot_group_index": ("plots", "plot_group_index"),
@@ -72,6 +77,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "plot_event_study": ("plots", "plot_event_study"),
     "plot_counterfactual": ("plots", "plot_counterfactual"),
     "plot_mirror": ("plots", "plot_mirror"),
+    "plot_transit": ("plots", "plot_transit"),
+    "plot_finding": ("plots", "plot_finding"),
     "save_figure": ("plots", "save_figure"),
     "write_report": ("report", "write_report"),
     # errors
@@ -113,16 +120,20 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .plots import (
         plot_counterfactual,
         plot_event_study,
+        plot_finding,
         plot_group_index,
         plot_mirror,
         plot_relative_ratios,
         plot_series,
+        plot_transit,
         save_figure,
     )
     from .provenance import describe_source
     from .registry import families, groups, search_codes
     from .report import write_report
     from .results import AnalysisResult, AnomalyResult, CompareResult, DidResult
+    from .screen import ScreenResult, screen_store
     from .series import build_series
-    from .store import Store
+    from .store import Store, repair_store
     from .study import Study
+    from .suppliers import SuppliersResult, who_supplies
