@@ -272,6 +272,22 @@ def _same_date(a: str | None, b: str | None) -> bool:
     return pd.Timestamp(a) == pd.Timestamp(b)
 
 
+def _stored_plan(store: Store, make_plan: Callable[[str], pd.DataFrame], endpoint: str, *, rebuild: bool,
+                 result: FetchResult) -> tuple[pd.DataFrame, dict[str, bool]]:
+    """The plan to fetch (``make_plan(endpoint)``) and which of its chunks the store holds; the other endpoint's plan
+    instead when the store holds all of that one (unless ``rebuild``: a refresh or an update); recorded in
+    ``result``."""
+    plan = make_plan(endpoint)
+    present = {c: store.has_chunk(c) for c in plan["chunk_id"]}
+    if not (rebuild or all(present.values())):
+        alt = _other_plan_if_stored(store, make_plan, endpoint)
+        if alt is not None:
+            plan, present = alt, dict.fromkeys(alt["chunk_id"], True)
+            result.plan_endpoint = alt.attrs["endpoint"]
+    result.plan, result.chunks_planned = plan, len(plan)
+    return plan, present
+
+
 def _other_plan_if_stored(store: Store, make_plan: Callable[[str], pd.DataFrame],
                           endpoint: str) -> pd.DataFrame | None:
     """The other endpoint's plan (``make_plan(endpoint)``) when the store already holds all of it, else None.
@@ -386,15 +402,11 @@ def fetch(study: Study | None = None, *, start: str = "2017-01", end: str | None
             avail = _availability(client, params, result)
         assert params.end is not None  # given, or set above
         result.end = _period_text(params.end, params.freq)
-        plan = build_plan(params, endpoint=client.endpoint, key_length=len(key) if key else KEY_LENGTH)
-        present = {c: store.has_chunk(c) for c in plan["chunk_id"]}
-        if not (refresh or update or all(present.values())):
-            alt = _other_plan_if_stored(store, lambda ep: build_plan(params, endpoint=ep, key_length=KEY_LENGTH),
-                                        client.endpoint)
-            if alt is not None:
-                plan, present = alt, dict.fromkeys(alt["chunk_id"], True)
-                result.plan_endpoint = alt.attrs["endpoint"]
-        result.plan, result.chunks_planned = plan, len(plan)
+        key_length = len(key) if key else KEY_LENGTH
+        plan, present = _stored_plan(
+            store, lambda ep: build_plan(params, endpoint=ep,
+                                         key_length=key_length if ep == client.endpoint else KEY_LENGTH),
+            client.endpoint, rebuild=refresh or update, result=result)
 
         todo: list[tuple[PlanRow, Literal["new", "update"]]] = []
         for row in PlanRow.rows(plan):
@@ -577,15 +589,10 @@ def _fetch_suppliers(st: Study, suppliers: SupplierSpec, *, client: ComtradeClie
         result.end = end
         requests = supplier_requests(st, suppliers=suppliers, start=start, end=end)
         result.codes = {ed: len(c) for ed, c in requests[0].codes.items()}  # from 2022 the HS 2017 codes too
-        plan = _supplier_plan(requests, endpoint=client.endpoint, key_length=key_length)
-        present = {c: store.has_chunk(c) for c in plan["chunk_id"]}
-        if not (refresh or update or all(present.values())):
-            alt = _other_plan_if_stored(store, lambda ep: _supplier_plan(requests, endpoint=ep,
-                                                                         key_length=KEY_LENGTH), client.endpoint)
-            if alt is not None:
-                plan, present = alt, dict.fromkeys(alt["chunk_id"], True)
-                result.plan_endpoint = alt.attrs["endpoint"]
-        result.plan, result.chunks_planned = plan, len(plan)
+        plan, present = _stored_plan(
+            store, lambda ep: _supplier_plan(requests, endpoint=ep,
+                                             key_length=key_length if ep == client.endpoint else KEY_LENGTH),
+            client.endpoint, rebuild=refresh or update, result=result)
         todo: list[tuple[PlanRow, Literal["new", "update"]]] = []
         for row in PlanRow.rows(plan):
             if refresh or not present[row.chunk_id]:

@@ -17,7 +17,7 @@ from ..provenance import SET_ASIDE_ESTIMATED_KG as ESTIMATED_KG
 from . import fmt, words
 from .context import Context
 from .document import Bullets, Heading, Paragraph, Table
-from .sections import significant, totals
+from .sections import row_labels, significant, totals
 
 # --------------------------------------------------------------------------- groups
 
@@ -84,24 +84,9 @@ def _family_table(rows: pd.DataFrame, ctx: Context) -> pd.DataFrame:
                                           zip(rows["relative_ratio"], rows["relative_low"], rows["relative_high"],
                                               strict=True)],
         "q (relative)": rows["relative_q_value"].map(fmt.pvalue),
-        "labels": [_row_labels(r) for _, r in rows.iterrows()],
+        "labels": [row_labels(r, notes=True) for _, r in rows.iterrows()],
     })
     return fmt.as_text(out)
-
-
-def _row_labels(row: pd.Series) -> str:
-    bits = []
-    if bool(row.get("fragile", False)):
-        bits.append("fragile")
-    if bool(row.get("changed_content", False)):
-        bits.append("content changed")
-    if bool(row.get("pre_trend", False)):
-        bits.append("pre-break trend")
-    note = str(row.get("note") or "")
-    for part in note.split("; "):
-        if part.startswith(("no pre-period", "sparse", "not estimable")):
-            bits.append(part.split(":")[0])
-    return ", ".join(bits)
 
 
 _SENTENCE_END = re.compile(r"(?<!e\.g)(?<!i\.e)(?<!\bcf)(?<!\bno)\.\s+(?=[A-Z(])")

@@ -293,19 +293,22 @@ def _significant_table(sig: pd.DataFrame, ctx: Context) -> pd.DataFrame:
         "synthetic control": sig.get("relative_ratio_synth", pd.Series(np.nan, index=sig.index)).map(fmt.ratio),
         "honest bound M̄": sig.get("rr_breakdown", pd.Series(np.nan, index=sig.index)).map(
             lambda v: "" if pd.isna(v) else f"{v:.2g}"),
-        "labels": [_labels(r) for _, r in sig.iterrows()],
+        "labels": [row_labels(r) for _, r in sig.iterrows()],
     })
     return fmt.as_text(out)
 
 
-def _labels(row: pd.Series) -> str:
-    bits = []
-    if bool(row.get("fragile", False)):
-        bits.append("fragile")
-    if bool(row.get("changed_content", False)):
-        bits.append("content changed")
-    if bool(row.get("pre_trend", False)):
-        bits.append("pre-break trend")
+_NOTE_LABELS = ("no pre-period", "sparse", "not estimable")
+"""Notes of compare.csv shown as labels (their first clause) when ``notes`` is asked for."""
+
+
+def row_labels(row: pd.Series, *, notes: bool = False) -> str:
+    """``fragile, content changed, pre-break trend`` (and, with ``notes``, why a value is missing) for a row."""
+    bits = [label for col, label in (("fragile", "fragile"), ("changed_content", "content changed"),
+                                     ("pre_trend", "pre-break trend")) if bool(row.get(col, False))]
+    if notes:
+        bits += [part.split(":")[0] for part in str(row.get("note") or "").split("; ")
+                 if part.startswith(_NOTE_LABELS)]
     return ", ".join(bits)
 
 
