@@ -403,6 +403,11 @@ def build_series(
         lengths = sorted({len(str(c)) for c in records["cmdCode"].dropna().unique()} & {2, 4, 6})
         hint = (f"; the records hold {', '.join(f'{n}-digit' for n in lengths)} codes: choose level "
                 f"{' or '.join(str(n) for n in lengths)}" if lengths and level not in lengths else "")
+        freqs = set(records["freqCode"].dropna().astype(str)) - {source_freq}
+        if freqs:
+            hint += f"; the records are {'annual' if 'A' in freqs else 'monthly'}: choose freq {sorted(freqs)[0]!r}"
+        if not lengths:
+            hint += "; they hold only totals or codes that are not HS codes of 2, 4 or 6 digits"
         raise InputError(f"no {'monthly' if source_freq == 'M' else 'annual'} records at HS level {level} to build "
                          f"series from{hint}")
     out = _complete(_cells(_flat(used, family, freq)), freq, start, end)
