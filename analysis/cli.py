@@ -337,14 +337,12 @@ def _print_summary(result: AnalysisResult, con: Console) -> None:
     compare, name = result.compare, words.name(s.focal)
     cols = ["family", "group", "ratio", "relative_ratio", "relative_low", "relative_high", "relative_q_value",
             "break_2022"]
-    tested = words.question_rows(compare, s.focal).pipe(lambda r: r[r["relative_p_value"].notna()])
-    n_all = int(compare.loc[compare["partner_code"] == s.focal, "relative_p_value"].notna().sum())
-    sig = tested[(tested["relative_q_value"] < alpha) & (tested["relative_ratio"] > 1)]
+    tested, sig, n_all = words.rises(compare, s.focal, alpha)
     con.say(f"{len(sig)} of the {len(tested)} {words.goods_noun(compare, s)} families with a relative ratio rose "
             f"significantly more for {name} than for the comparison partners (Benjamini-Hochberg q < {alpha:g} "
             f"over {name}'s {n_all} family tests):")
     if len(sig):
-        con.say(_table(sig.sort_values("relative_ratio", ascending=False)[cols].round(3), max_rows=20))
+        con.say(_table(sig[cols].round(3), max_rows=20))
     roles = words.finding_roles(result.findings, s)
     con.say(f"{int((roles == 'question').sum())} anomaly finding(s) in {name}'s series after the break at "
             f"q < {alpha:g} ({len(result.findings)} in all, with control goods, shared events and other partners).")

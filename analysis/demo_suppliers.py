@@ -251,7 +251,7 @@ def supplier_truth(seed: int | None = None) -> pd.DataFrame:
             "other": ~np.isin(codes, [*SANCTION_FACTOR, 792, 398, *STOPS_REPORTING])}
     rows = []
     groups = fams["group"].to_numpy()
-    for g, kind in zip(registry.groups()["group"], registry.groups()["kind"], strict=True):
+    for g, kind in registry.groups()[["group", "kind"]].itertuples(index=False):
         fi = groups == g
         if not fi.any():
             continue

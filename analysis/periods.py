@@ -54,6 +54,12 @@ class Window:
         """``"YYYY-MM:YYYY-MM"`` (``"YYYY-MM:"`` when open-ended), the form users write."""
         return f"{self.start:%Y-%m}:{'' if self.end is None else f'{self.end:%Y-%m}'}"
 
+    def text_at(self, freq: str) -> str:
+        """:attr:`text` at a study's frequency: ``"2019-01:2021-12"`` monthly, ``"2019:2021"`` annual."""
+        if freq == "M":
+            return self.text
+        return f"{self.start.year}:{'' if self.end is None else self.end.year}"
+
     @property
     def is_open(self) -> bool:
         return self.end is None

@@ -19,7 +19,7 @@ import difflib
 import re
 import tomllib
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -60,6 +60,12 @@ class Registry:
     code_family: pd.DataFrame  # edition, code, family_id (both editions)
     descriptions: pd.DataFrame  # code, editions, description
     areas: pd.DataFrame  # code, iso3, name
+
+    @cached_property
+    def vocabulary(self) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+        """The group ids, family ids and codes (both editions), built once per loaded registry."""
+        return (frozenset(self.groups["group"]), frozenset(self.families["family_id"]),
+                frozenset(self.code_family["code"]))
 
 
 def _check_code(code: str, where: str) -> str:
@@ -324,9 +330,7 @@ def family_table(family_ids: pd.Series | list[str] | None = None, *, summed: fro
 
 def is_registry_item(item: str) -> bool:
     """True when ``item`` is a registry group, family id or code (HS 2017 or 2022)."""
-    reg = load_registry()
-    return (item in set(reg.groups["group"]) or item in set(reg.families["family_id"])
-            or item in set(reg.code_family["code"]))
+    return any(item in names for names in load_registry().vocabulary)
 
 
 def resolve_codes(spec: list[str] | str) -> pd.DataFrame:
@@ -341,13 +345,14 @@ def resolve_codes(spec: list[str] | str) -> pd.DataFrame:
         raise RegistryError("no HS codes, groups or families given")
     cf = reg.code_family
     out, unknown = [], []
+    group_ids, family_ids, codes_ = reg.vocabulary
     for item in items:
-        if item in set(reg.groups["group"]):
+        if item in group_ids:
             fams = reg.families.loc[reg.families["group"] == item, "family_id"]
             out.append(cf[cf["family_id"].isin(fams)])
-        elif item in set(reg.families["family_id"]):
+        elif item in family_ids:
             out.append(cf[cf["family_id"] == item])
-        elif item in set(cf["code"]):
+        elif item in codes_:
             fams = cf.loc[cf["code"] == item, "family_id"]
             out.append(cf[cf["family_id"].isin(fams)])
         else:

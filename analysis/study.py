@@ -319,9 +319,7 @@ class Study:
         ctrl = (f"{len(self.controls)} comparison partners ({self.comparison})" if self.controls
                 else "no comparison partners")
         codes = f", codes {','.join(self.codes)}" if self.codes else ""
-        pre, post = (self.pre.text, self.post.text) if self.freq == "M" else (
-            f"{self.pre.start.year}:{'' if self.pre.end is None else self.pre.end.year}",
-            f"{self.post.start.year}:{'' if self.post.end is None else self.post.end.year}")
+        pre, post = self.pre.text_at(self.freq), self.post.text_at(self.freq)
         return (f"{self._name(self.reporter)} {flow} with {self._name(self.focal)} against {ctrl}; "
                 f"{'monthly' if self.freq == 'M' else 'annual'}, pre {pre}, post {post}{codes}")
 

@@ -220,28 +220,25 @@ def _watch(connection: object) -> None:
         deadline.watch(connection)
 
 
-class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
-    """urllib3's HTTP connection, registered with the running call's :class:`Deadline` before it connects or sends."""
+class _Watched:
+    """Mixin for urllib3 connections: registered with the running call's :class:`Deadline` before it connects or
+    sends."""
 
     def connect(self) -> None:
         _watch(self)
-        super().connect()
+        super().connect()  # type: ignore[misc]
 
     def request(self, *args: Any, **kw: Any) -> None:
         _watch(self)
-        super().request(*args, **kw)
+        super().request(*args, **kw)  # type: ignore[misc]
 
 
-class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
-    """urllib3's HTTPS connection, registered with the running call's :class:`Deadline` before it connects or sends."""
+class _WatchedHTTPConnection(_Watched, urllib3.connection.HTTPConnection):
+    """urllib3's HTTP connection, watched by the call's deadline."""
 
-    def connect(self) -> None:
-        _watch(self)
-        super().connect()
 
-    def request(self, *args: Any, **kw: Any) -> None:
-        _watch(self)
-        super().request(*args, **kw)
+class _WatchedHTTPSConnection(_Watched, urllib3.connection.HTTPSConnection):
+    """urllib3's HTTPS connection, watched by the call's deadline."""
 
 
 class _WatchedHTTPPool(urllib3.HTTPConnectionPool):

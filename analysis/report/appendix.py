@@ -12,12 +12,13 @@ import numpy as np
 import pandas as pd
 
 from .. import registry
+from ..plots import group_label
 from ..provenance import SET_ASIDE_CONVERTED as CONVERTED
 from ..provenance import SET_ASIDE_ESTIMATED_KG as ESTIMATED_KG
 from . import fmt, words
 from .context import Context
 from .document import Bullets, Heading, Paragraph, Table
-from .sections import row_labels, significant, totals
+from .sections import row_labels, totals
 
 # --------------------------------------------------------------------------- groups
 
@@ -38,13 +39,13 @@ def groups(ctx: Context) -> list:
     blocks += ctx.figure("group_index")
     tot = totals(c, ctx.focal, "group")
     focal_rows = c[c["partner_code"] == ctx.focal]
-    n_sig = significant(focal_rows, alpha).groupby("group").size()
+    n_sig = words.significant(focal_rows, alpha).groupby("group").size()
     n_fam = focal_rows.groupby("group").size()
     reg = registry.groups().set_index("group")
     order = [g for g in reg.index if g in set(tot["group"])] + sorted(set(tot["group"]) - set(reg.index))
     tot = tot.set_index("group").loc[order].reset_index()
     overview = pd.DataFrame({
-        "group": [words.group_name(g) for g in tot["group"]],
+        "group": [group_label(g) for g in tot["group"]],
         "kind": [str(reg["kind"].get(g, "outside the registry")).replace("_", " ") for g in tot["group"]],
         "families": [int(n_fam.get(g, 0)) for g in tot["group"]],
         f"{fname} pre, {unit}": tot["focal_pre"].map(lambda v: fmt.usd(v, unit=False)),
@@ -60,7 +61,7 @@ def groups(ctx: Context) -> list:
         rows = focal_rows[focal_rows["group"] == g].sort_values("relative_ratio", ascending=False, na_position="last")
         if rows.empty:
             continue
-        name = words.group_name(g)
+        name = group_label(g)
         blocks.append(Heading(name, level=3, anchor=f"group-{g}"))
         if g in reg.index and str(reg.loc[g, "rationale"]).strip():
             blocks.append(Paragraph(f"*Why these codes:* {_first_sentences(reg.loc[g, 'rationale'], 2)}"))
@@ -102,7 +103,7 @@ def _first_sentences(text: str, n: int) -> str:
 
 def ground_truth_check(ctx: Context, truth: pd.DataFrame) -> list:
     """Appendix B (demo only): each planted effect or trap, what the analysis should do, and what it did."""
-    rows = [_check(kind, block, ctx) for kind, block in truth.groupby("kind", sort=False)]
+    rows = [_check(kind, block, ctx, truth) for kind, block in truth.groupby("kind", sort=False)]
     table = pd.DataFrame([r for r in rows if r is not None])
     n_ok = int((table["as expected"] == "yes").sum()) if len(table) else 0
     return [Heading("Appendix B: planted effects in the synthetic panel"), Paragraph(
@@ -127,7 +128,7 @@ def _found(ctx: Context, family: str, partner: int, kinds: tuple[str, ...] | Non
     return sorted(set(f["kind"]))
 
 
-def _check(kind: str, block: pd.DataFrame, ctx: Context) -> dict | None:
+def _check(kind: str, block: pd.DataFrame, ctx: Context, truth: pd.DataFrame) -> dict | None:
     alpha, focal = ctx.alpha, ctx.focal
     e = block.iloc[0]
     row: dict = {"planted": kind.replace("_", " "), "where": "", "should": "", "did": "", "as expected": ""}
@@ -215,14 +216,12 @@ def _check(kind: str, block: pd.DataFrame, ctx: Context) -> dict | None:
         return row
     if kind == "noisy_focal":
         q = words.question_rows(ctx.compare, focal)
-        from ..demo import ground_truth
-
-        gt = ground_truth()
-        effects = set(gt.loc[gt["partner_code"].isin([focal, 0]) & (gt["family_id"] != "*"), "family_id"])
-        null = q[~q["family"].isin(effects)]
-        false = significant(null[null["relative_p_value"].notna()], alpha)
+        planted = truth["partner_code"].isin([focal, 0]) & (truth["family_id"] != "*")
+        effects = set(truth.loc[planted, "family_id"])
+        null = words.tested(q[~q["family"].isin(effects)])
+        false = words.significant(null, alpha)
         row.update(where=f"{ctx.fname}, every family", should=f"no {ctx.fname} family without a planted effect "
-                   "significant", did=f"{len(false)} of {int(null['relative_p_value'].notna().sum())} null families "
+                   "significant", did=f"{len(false)} of {len(null)} null families "
                    f"significant" + (f" ({fmt.join(list(false['family']))})" if len(false) else ""),
                    **{"as expected": _yes(false.empty)})
         return row
@@ -277,7 +276,7 @@ def reproduce(ctx: Context) -> list:
             parts.append(f"{flag} {value}")
     if s.codes:
         parts.append("--codes " + ",".join(s.codes))
-    parts += [f"--pre {words.window_text(s, 'pre')}", f"--post {words.window_text(s, 'post')}"]
+    parts += [f"--pre {s.pre.text_at(s.freq)}", f"--post {s.post.text_at(s.freq)}"]
     if ctx.alpha != 0.05:
         parts.append(f"--alpha {ctx.alpha:g}")
     cmd = " ".join(parts)

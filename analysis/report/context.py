@@ -61,6 +61,17 @@ class Context:
     def demo(self) -> bool:
         return self.source.origin == "demo"
 
+    @property
+    def focal_own_last(self) -> str | None:
+        """The last period (``YYYY-MM`` or ``YYYY``) of the focal partner's own records of its trade with the
+        reporter (the mirror side), None when the data hold none."""
+        cov = self.source.coverage
+        own = cov[(cov["reporter"] == self.focal) & (cov["partner"] == self.study.reporter)] if len(cov) else cov
+        if own.empty:
+            return None
+        last = str(own["last_period"].astype(str).max())
+        return f"{last[:4]}-{last[4:]}" if len(last) == 6 else last
+
     def figure(self, name: str) -> list[Figure]:
         """``[figure]`` when it was drawn, else ``[]``."""
         return [self.figures[name]] if name in self.figures else []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..plots import group_label
 from . import fmt, words
 from .context import Context
 from .document import Bullets, Callout, Heading, Paragraph, Table
@@ -41,16 +42,6 @@ def totals(compare: pd.DataFrame, focal: int, by: str | None = None) -> pd.DataF
     return out.reset_index()
 
 
-def significant(rows: pd.DataFrame, alpha: float) -> pd.DataFrame:
-    """Rows whose relative ratio is above 1 with q below ``alpha``, largest first."""
-    sig = rows[(rows["relative_q_value"] < alpha) & (rows["relative_ratio"] > 1)]
-    return sig.sort_values("relative_ratio", ascending=False)
-
-
-def _tested(rows: pd.DataFrame) -> pd.DataFrame:
-    return rows[rows["relative_p_value"].notna()]
-
-
 def _fragile(rows: pd.DataFrame) -> pd.Series:
     return rows["fragile"].fillna(False).astype(bool) if "fragile" in rows.columns else pd.Series(False,
                                                                                                   index=rows.index)
@@ -70,8 +61,7 @@ def summary(ctx: Context) -> list:
     pre, post = words.windows(s)
     goods = words.goods(c, s)
     q_rows = words.question_rows(c, ctx.focal)
-    tested_all = _tested(c[c["partner_code"] == ctx.focal])
-    tested = _tested(q_rows)
+    tested, sig, n_tests = words.rises(c, ctx.focal, alpha)
     bullets = []
     if len(q_rows):
         t = totals(c[c["family"].isin(set(q_rows["family"]))], ctx.focal).iloc[0]
@@ -81,8 +71,7 @@ def summary(ctx: Context) -> list:
             f"{fmt.usd(t['focal_pre'])} {words.per(s)} in {pre} and {fmt.usd(t['focal_post'])} in {post} "
             f"({fmt.ratio(t['focal_ratio'])}); to the {n_ctl} comparison partners ({_set_words(ctx)}) they changed "
             f"by {fmt.ratio(t['controls_ratio'])}" + _transit_total(ctx, q_rows) + ".")
-    sig = significant(tested, alpha)
-    scope = (f"Benjamini-Hochberg q < {alpha:g} over {fname}'s {len(tested_all)} family tests"
+    scope = (f"Benjamini-Hochberg q < {alpha:g} over {fname}'s {n_tests} family tests"
              if ctx.config.get("q_scope", "partner") == "partner" else
              f"Benjamini-Hochberg q < {alpha:g} over all {int(c['relative_p_value'].notna().sum()):,} "
              "partner-family tests")
@@ -170,7 +159,7 @@ def _supplier_bullet(ctx: Context) -> str | None:
         return None
     up = r[r["change_low"] > 0].sort_values("change", ascending=False)
     lvl = words.level(ctx.alpha)
-    top = [f"{words.group_name(g['group'])} {fmt.share(g['share_pre'])} → {fmt.share(g['share_post'])} "
+    top = [f"{group_label(g['group'])} {fmt.share(g['share_pre'])} → {fmt.share(g['share_post'])} "
            f"({lvl}% interval of the change {100 * g['change_low']:+.0f} to {100 * g['change_high']:+.0f} points)"
            for _, g in up.head(2).iterrows()]
     return (f"**Who supplies {ctx.fname}?** Rebuilt from every reporter's exports to {ctx.fname} (mirror data), "
@@ -180,10 +169,10 @@ def _supplier_bullet(ctx: Context) -> str | None:
 
 def _checks_bullet(ctx: Context) -> str:
     c, alpha, fname = ctx.compare, ctx.alpha, ctx.fname
-    ctl = _tested(words.control_rows(c, ctx.focal))
+    ctl = words.tested(words.control_rows(c, ctx.focal))
     parts = []
     if len(ctl):
-        n_sig = len(significant(ctl, alpha))
+        n_sig = len(words.significant(ctl, alpha))
         raw = int(((ctl["q_value"] < alpha) & (ctl["ratio"] > 1)).sum())
         parts.append(f"{n_sig} of the {len(ctl)} control and common-shock families show a {fname}-specific rise "
                      f"(expected: none), although {raw} rose significantly in absolute terms")
@@ -240,12 +229,9 @@ def caveats(ctx: Context) -> Callout:
 
 def _focal_reports(ctx: Context) -> str:
     """What the focal partner's own records cover (the mirror check), from the data."""
-    cov = ctx.source.coverage
-    own = cov[(cov["reporter"] == ctx.focal) & (cov["partner"] == ctx.study.reporter)] if len(cov) else cov
-    if own.empty:
+    last = ctx.focal_own_last
+    if last is None:
         return f"the data hold no records reported by {ctx.fname} itself, so nothing checks them from its side."
-    last = str(own["last_period"].astype(str).max())
-    last = f"{last[:4]}-{last[4:]}" if len(last) == 6 else last
     return (f"{ctx.fname}'s own records of the same trade end in {last} and are used only as a mirror check, never "
             "mixed into the series.")
 
@@ -264,7 +250,7 @@ def specificity(ctx: Context) -> list:
         f"{names}), family by family; above 1, {fname}'s value rose more. Intervals and p-values allow for "
         f"{fname} being noisier than the comparison partners (see Methods).")]
     blocks += ctx.figure("relative_ratios")
-    sig = significant(_tested(words.question_rows(c, ctx.focal)), alpha)
+    sig = words.rises(c, ctx.focal, alpha).significant
     if len(sig):
         blocks.append(Table(_significant_table(sig, ctx), caption=f"Families rising significantly more for {fname} "
                                                                   f"than for the comparison partners (q < {alpha:g})",
@@ -281,7 +267,7 @@ def _significant_table(sig: pd.DataFrame, ctx: Context) -> pd.DataFrame:
     lvl = words.level(ctx.alpha)
     out = pd.DataFrame({
         "family": [words.family_label(r) for _, r in sig.iterrows()],
-        "group": [words.group_name(g) for g in sig["group"]],
+        "group": [group_label(g) for g in sig["group"]],
         f"relative ratio [{lvl}%\u00a0CI]": [fmt.ratio_ci(a, b, d) for a, b, d in
                                           zip(sig["relative_ratio"], sig["relative_low"], sig["relative_high"],
                                               strict=True)],
@@ -353,7 +339,7 @@ def _did_blocks(ctx: Context) -> list:
         lvl = words.level(alpha)
         t = tri.sort_values("ratio", ascending=False, na_position="last")
         table = pd.DataFrame({
-            "group": [words.group_name(g) for g in t["group"]],
+            "group": [group_label(g) for g in t["group"]],
             "families": t["n_families"],
             f"ratio [{lvl}%\u00a0CI]": [fmt.ratio_ci(a, b, c) for a, b, c in zip(t["ratio"], t["ratio_low"],
                                                                               t["ratio_high"], strict=False)],

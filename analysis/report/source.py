@@ -197,12 +197,9 @@ def _limits(ctx: Context) -> list[str]:
 
 
 def _mirror_words(ctx: Context) -> str:
-    cov = ctx.source.coverage
-    own = cov[(cov["reporter"] == ctx.focal)] if len(cov) else cov
-    if own.empty:
-        return (f"the data hold no records reported by {ctx.fname}, so its side cannot be checked here.")
-    last = str(own["last_period"].astype(str).max())
-    last = f"{last[:4]}-{last[4:]}" if len(last) == 6 else last
+    last = ctx.focal_own_last
+    if last is None:
+        return f"the data hold no records reported by {ctx.fname}, so its side cannot be checked here."
     return (f"{ctx.fname}'s own records (mirror data) run to {last}; they are compared with {ctx.rname}'s in the "
             "mirror check and never mixed into the same series.")
 

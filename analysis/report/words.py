@@ -7,11 +7,13 @@ report takes its nouns from here.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 
 from .. import registry
-from ..plots import CONTROL_KINDS, area_label, group_label
+from ..plots import CONTROL_KINDS, area_label, window_text
 from ..study import FLOW_VALUATION, FLOW_WORDS, Study
 from . import fmt
 
@@ -55,18 +57,9 @@ def per_unit(study: Study) -> str:
     return "USD/month" if study.freq == "M" else "USD/year"
 
 
-def window_text(study: Study, which: str) -> str:
-    """A window as the user writes it: ``2019-01:2021-12`` (annual studies: ``2019:2021``)."""
-    w = study.pre if which == "pre" else study.post
-    if study.freq == "A":
-        end = "" if w.end is None else str(w.end.year)
-        return f"{w.start.year}:{end}"
-    return w.text
-
-
 def windows(study: Study) -> tuple[str, str]:
     """``2019-01 to 2021-12``, ``2022-03 to 2025-06`` (annual: ``2019 to 2021``)."""
-    return window_text(study, "pre").replace(":", " to "), window_text(study, "post").replace(":", " to ")
+    return window_text(study.pre, study), window_text(study.post, study)
 
 
 def break_text(study: Study) -> str:
@@ -85,6 +78,32 @@ def question_rows(compare: pd.DataFrame, focal: int) -> pd.DataFrame:
     return c[~c["kind"].isin(CONTROL_KINDS)]
 
 
+def tested(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows with a relative ratio test (a p-value)."""
+    return rows[rows["relative_p_value"].notna()]
+
+
+def significant(rows: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Rows whose relative ratio is above 1 with q below ``alpha``, largest first."""
+    sig = rows[(rows["relative_q_value"] < alpha) & (rows["relative_ratio"] > 1)]
+    return sig.sort_values("relative_ratio", ascending=False)
+
+
+class Rises(NamedTuple):
+    """The headline count: the focal partner's question families tested, those rising significantly more than
+    for the comparison partners, and the focal partner's number of tests (the BH family with q_scope partner)."""
+
+    tested: pd.DataFrame
+    significant: pd.DataFrame
+    n_tests: int
+
+
+def rises(compare: pd.DataFrame, focal: int, alpha: float) -> Rises:
+    """:class:`Rises` of ``focal``: counted once, for the report's Summary and the command line alike."""
+    q = tested(question_rows(compare, focal))
+    return Rises(q, significant(q, alpha), len(tested(compare[compare["partner_code"] == focal])))
+
+
 def control_rows(compare: pd.DataFrame, focal: int) -> pd.DataFrame:
     c = compare[compare["partner_code"] == focal]
     return c[c["kind"].isin(CONTROL_KINDS)]
@@ -93,8 +112,7 @@ def control_rows(compare: pd.DataFrame, focal: int) -> pd.DataFrame:
 def goods(compare: pd.DataFrame, study: Study) -> str:
     """What the study is about: ``dual-use goods`` when every question family is a registry dual-use family,
     the codes asked for otherwise, or ``the HS codes in the data``."""
-    kinds = set(question_rows(compare, study.focal)["kind"])
-    if kinds == {"dual_use"}:
+    if goods_noun(compare, study) == "dual-use":
         return "dual-use goods"
     if study.codes:
         shown = list(study.codes[:4])
@@ -107,11 +125,6 @@ def goods_noun(compare: pd.DataFrame, study: Study) -> str:
     return "dual-use" if set(question_rows(compare, study.focal)["kind"]) == {"dual_use"} else "studied"
 
 
-def group_name(group: str) -> str:
-    """A registry group's readable name (``Outside the registry`` for ungrouped codes)."""
-    return group_label(group)
-
-
 def family_label(row: pd.Series) -> str:
     return f"{row['family_name']} ({row['family']})"
 
@@ -122,42 +135,21 @@ def level(alpha: float) -> int:
 
 # --------------------------------------------------------------------------- findings
 
-def _period(text: object) -> pd.Timestamp | None:
-    s = str(text or "")[:7]
-    try:
-        return pd.Timestamp(s + ("-01" if len(s) == 7 else "-01-01"))
-    except ValueError:
-        return None
-
-
 def finding_roles(findings: pd.DataFrame, study: Study) -> pd.Series:
     """Each finding's place (:data:`ROLE_ORDER`): ``question`` for the focal partner's studied goods after the
     break; control goods, reporter-wide events (``partner_code`` 0), items before the break, data checks
     (mirror gaps) and other partners each in their own line."""
     if findings.empty:
         return pd.Series([], dtype=str)
-    start = study.post.start
-    roles = []
-    for _, f in findings.iterrows():
-        when = _period(f.get("period"))
-        if f["kind"] == "mirror_gap":
-            roles.append("data check")
-        elif int(f["partner_code"]) == 0:
-            roles.append("common event")
-        elif int(f["partner_code"]) != study.focal:
-            roles.append("other partner")
-        elif _family_kind(f) in CONTROL_KINDS:
-            roles.append("control goods")
-        elif when is not None and when < start:
-            roles.append("before the break")
-        else:
-            roles.append("question")
+    partner = findings["partner_code"].astype(int)
+    kind = findings["group"].map(registry.groups().set_index("group")["kind"]).fillna(registry.UNGROUPED)
+    # a finding's period starts with YYYY-MM (or YYYY); one that does not parse counts as after the break
+    when = pd.to_datetime(findings["period"].astype(str).str[:7], format="mixed", errors="coerce")
+    roles = np.select(
+        [findings["kind"].eq("mirror_gap"), partner.eq(0), partner.ne(study.focal), kind.isin(CONTROL_KINDS),
+         when.lt(study.post.start)],
+        ["data check", "common event", "other partner", "control goods", "before the break"], default="question")
     return pd.Series(roles, index=findings.index)
-
-
-def _family_kind(row: pd.Series) -> str:
-    groups = registry.groups().set_index("group")["kind"]
-    return str(groups.get(row.get("group"), registry.UNGROUPED))
 
 
 def finding_phrase(row: pd.Series, study: Study) -> str:
