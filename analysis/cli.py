@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, get_args
@@ -32,6 +32,7 @@ from .study import DEFAULT_POST, DEFAULT_PRE, Flow, Freq, Level
 from .validation import Duplicates
 
 if TYPE_CHECKING:
+    from .pipeline import Stage
     from .provenance import Origin
     from .results import AnalysisResult
     from .store import Store
@@ -177,11 +178,13 @@ def _load_input(args: argparse.Namespace, con: Console) -> _Input:
     return _Input(records, "store", store)
 
 
-def _run_analysis(args: argparse.Namespace, study: Study, inp: _Input, con: Console, steps: _Steps) -> AnalysisResult:
+def _run_analysis(args: argparse.Namespace, study: Study, inp: _Input, con: Console, steps: _Steps,
+                  on_partial: Callable[[Stage, AnalysisResult], object] | None = None) -> AnalysisResult:
     from . import analyze  # the public API (analysis.analyze)
 
     steps.next("comparing and testing")
-    result = analyze(inp.records, study, alpha=args.alpha, cross_check=args.cross_check, top_bands=args.top)
+    result = analyze(inp.records, study, alpha=args.alpha, cross_check=args.cross_check, top_bands=args.top,
+                     on_partial=on_partial)
     con.detail("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()))
     return result
 
@@ -351,18 +354,19 @@ def _print_summary(result: AnalysisResult, con: Console) -> None:
 def _cmd_report(args: argparse.Namespace, con: Console) -> int:
     from ._io import check_out_dir
     from .provenance import describe_source
-    from .report import write_report
+    from .report import Drawing, write_report
 
     study = _study(args)
     target = check_out_dir(args.out, "report")
     inp = _load_input(args, con)  # the synthetic-data notice comes first, before any progress bar
     steps = con.steps(["building series", "comparing and testing", "drawing figures"])
     try:
-        result = _run_analysis(args, study, inp, con, steps)
-        steps.next("drawing figures")
-        source = describe_source(inp.records, origin=inp.origin, store=inp.store)
-        path = write_report(result, target, source=source, top_anomalies=args.top,
-                            progress=lambda it: con.progress(it, desc="figures", unit="fig"))
+        with Drawing() as drawing:  # figures are drawn as soon as the analysis has their tables
+            result = _run_analysis(args, study, inp, con, steps, on_partial=drawing.partial)
+            steps.next("drawing figures")
+            source = describe_source(inp.records, origin=inp.origin, store=inp.store)
+            path = write_report(result, target, source=source, top_anomalies=args.top, drawing=drawing,
+                                progress=lambda it: con.progress(it, desc="figures", unit="fig"))
     finally:
         steps.close()
     _print_summary(result, con)

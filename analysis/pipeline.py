@@ -21,13 +21,15 @@ from __future__ import annotations
 import os
 import platform
 import time
-from typing import Unpack
+from collections.abc import Callable
+from typing import Literal, Unpack
 
 import numpy as np
 import pandas as pd
 
 from . import __version__, registry
 from .anomalies import find_anomalies
+from .anomalies.common import empty_findings
 from .anomalies.counterfactual import BAND_COLUMNS, counterfactual_bands
 from .comparison import check_alpha, compare_panel, study_panel
 from .diffindiff import did_panel
@@ -49,6 +51,12 @@ INFERENCE = ("relative ratios, event study and triple difference: studentized pl
              "vanished placebos kept at a bounded value), with honest bounds (relative magnitudes) in place of a "
              "pre-test; ratio: PPML with Newey-West HAC and a fixed-b reference (annual: quasi-Poisson, t on years "
              "- 2 df)")
+
+
+Stage = Literal["compared", "found"]
+"""How far :func:`analyze` has got when it calls ``on_partial``: ``compared`` (the comparison, DiD and supplier
+tables; no findings yet: the anomaly scan, the longest step, comes next), ``found`` (the findings too; the
+counterfactual bands of the strongest come next)."""
 
 
 def _as_series(data: pd.DataFrame, study: Study) -> pd.DataFrame:
@@ -75,7 +83,8 @@ def families_table(series: pd.DataFrame) -> pd.DataFrame:
 def analyze(data: pd.DataFrame, study: Study | None = None, *, out: str | os.PathLike[str] | None = None,
             partners: Countries | None = None, alpha: float = 0.05, q_scope: QScope = "partner",
             anomalies: bool = True, detectors: list[str] | None = None, cross_check: CrossCheck = "screened",
-            top_bands: int = 6, **study_args: Unpack[StudyArgs]) -> AnalysisResult:
+            top_bands: int = 6, on_partial: Callable[[Stage, AnalysisResult], object] | None = None,
+            **study_args: Unpack[StudyArgs]) -> AnalysisResult:
     """Run the analysis of ``data`` (records or series) for the study and, with ``out``, write the tables there.
 
     ``study`` or its fields as keywords (``focal``, ``controls``, ``pre``,
@@ -86,6 +95,9 @@ def analyze(data: pd.DataFrame, study: Study | None = None, *, out: str | os.Pat
     ``cross_check``: the statsmodels cross-check of the family DiD
     (``"screened"``, ``"all"`` or ``"none"``); ``top_bands``: how many of the
     focal partner's value findings get a counterfactual band (for charts).
+    ``on_partial``: called with each :data:`Stage` and the result so far,
+    so a caller can use the tables while the rest is computed (the report
+    draws the figures they allow: :meth:`analysis.report.drawing.Drawing.partial`).
     """
     s = Study.resolve(study, **study_args)
     check_alpha(alpha)
@@ -112,27 +124,32 @@ def analyze(data: pd.DataFrame, study: Study | None = None, *, out: str | os.Pat
         did_note = "no DiD: the focal partner or at least 2 comparison partners are missing from the data"
     timings["did"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    if anomalies:
-        partner_list = None if partners is None else comparison.table["partner_code"].unique().tolist()
-        found = find_anomalies(series, s, partners=partner_list, alpha=alpha, detectors=detectors)
-        finder = "analysis.anomalies.find_anomalies"
-        bands = counterfactual_bands(series, found.findings, s, top=top_bands)
-    else:
-        from .anomalies.common import empty_findings
-
-        found = AnomalyResult(empty_findings(synthetic), s, AnomalyConfig(alpha, (), None), synthetic)
-        finder = "skipped (anomalies=False)"
-        bands = pd.DataFrame(columns=BAND_COLUMNS)
-    timings["anomalies"] = time.perf_counter() - t0
-
-    config = AnalysisConfig(alpha=alpha, q_scope=q_scope, cross_check=cross_check, anomalies=finder, did=did_note,
-                            inference=INFERENCE, versions=_versions())
+    config = AnalysisConfig(alpha=alpha, q_scope=q_scope, cross_check=cross_check,
+                            anomalies="analysis.anomalies.find_anomalies" if anomalies else "skipped (anomalies=False)",
+                            did=did_note, inference=INFERENCE, versions=_versions())
+    families = families_table(s.select(series))
     t0 = time.perf_counter()
     suppliers = who_supplies(data, s, series=series) if has_supplier_data(data, s) else None  # analysis.suppliers
     timings["suppliers"] = time.perf_counter() - t0
-    result = AnalysisResult(series, comparison, diffindiff, found, families_table(s.select(series)), bands, s,
-                            config, synthetic, timings, suppliers=suppliers)
+    no_findings = AnomalyResult(empty_findings(synthetic), s, AnomalyConfig(alpha, (), None), synthetic)
+    no_bands = pd.DataFrame(columns=BAND_COLUMNS)
+
+    def so_far(stage: Stage, found: AnomalyResult) -> None:
+        if on_partial is not None:
+            on_partial(stage, AnalysisResult(series, comparison, diffindiff, found, families, no_bands, s, config,
+                                             synthetic, dict(timings), suppliers=suppliers))
+
+    so_far("compared", no_findings)
+    t0 = time.perf_counter()
+    found, bands = no_findings, no_bands
+    if anomalies:
+        partner_list = None if partners is None else comparison.table["partner_code"].unique().tolist()
+        found = find_anomalies(series, s, partners=partner_list, alpha=alpha, detectors=detectors)
+        so_far("found", found)
+        bands = counterfactual_bands(series, found.findings, s, top=top_bands)
+    timings["anomalies"] = time.perf_counter() - t0
+    result = AnalysisResult(series, comparison, diffindiff, found, families, bands, s, config, synthetic, timings,
+                            suppliers=suppliers)
     if out is not None:
         t0 = time.perf_counter()
         result.out = result.write(out)

@@ -421,7 +421,9 @@ def test_plan_for_another_study(other_result, tmp_path):
     assert names[:len(core)] == core  # the brief's figures first
     for job in jobs:
         assert "Belarus" not in job.caption and "dual-use" not in job.caption, job.name
-    drawn = figs.render([j for j in jobs if j.name in ("relative_ratios", "group_index", anomaly_names[0])],
+    from analysis.report.drawing import render
+
+    drawn = render([j for j in jobs if j.name in ("relative_ratios", "group_index", anomaly_names[0])],
                         tmp_path, workers=1)
     assert drawn["relative_ratios"].svg is not None and drawn["group_index"].svg is None  # SVG: core only
     assert "(HS810590) to Russian Federation" in drawn[anomaly_names[0]].caption  # the planted rise, first
@@ -499,6 +501,18 @@ def test_save_figure_png_200_dpi_and_svg(series, tmp_path):
     svg = paths["svg"].read_text(encoding="utf-8")
     assert "<svg" in svg and plots.SYNTHETIC_LABEL in svg
     assert set(plots.save_figure(fig, tmp_path, "png_only", svg=False)) == {"png"}
+
+
+def test_png_keeps_every_pixel_as_drawn(series):
+    """The PNG (the file, and the HTML's image) is the rendering itself: no palette that could turn a light
+    fill, the grey of a tested window, into white."""
+    import io
+
+    fig = plots.plot_series(series, group="lasers")
+    image = plots.figure_image(fig)
+    with Image.open(io.BytesIO(plots.png_bytes(image))) as back:
+        assert back.mode == "RGB" and round(back.info["dpi"][0]) == plots.DPI
+        assert np.array_equal(np.asarray(back), np.asarray(image))
 
 
 def test_figures_show_themselves_in_jupyter(series):

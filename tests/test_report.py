@@ -296,7 +296,7 @@ def test_failed_report_leaves_earlier_report_untouched(report, tmp_path, monkeyp
     def explode(*args, **kwargs):
         raise Boom("drawing failed")
 
-    monkeypatch.setattr(report_pkg.figs, "render", explode)
+    monkeypatch.setattr(report_pkg.Drawing, "collect", explode)
     result = _small_result()
     with pytest.raises(Boom):
         report_pkg.write_report(result, earlier)
@@ -343,8 +343,6 @@ def test_real_data_report_has_no_synthetic_marks(tmp_path):
 # --------------------------------------------------------------------------- document and formatting
 
 def test_document_renders_both_ways(tmp_path):
-    from analysis.report.figures import web_png
-
     img = Image.new("RGB", (40, 30), (0, 114, 178))
     png = tmp_path / "f.png"
     img.save(png)
@@ -353,7 +351,7 @@ def test_document_renders_both_ways(tmp_path):
     doc = Document("Title <x>", "sub")
     doc.add(Heading("One"), Paragraph("a **bold** and *it* with `code` & <script>"), Callout("careful"),
             Bullets(["x", "y"]), Table(pd.DataFrame({"name": ["a|b"], "value": ["×2.50 (1.10–3.00)"]}), caption="T"),
-            Heading("Two"), Heading("Three"), Figure("f", "A caption", png, svg, web=web_png(png)))
+            Heading("Two"), Heading("Three"), Figure("f", "A caption", png, svg))
     html = to_html(doc, banner="SYNTHETIC DATA: test")
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "<strong>bold</strong>" in html and "<em>it</em>" in html and "<code>code</code>" in html

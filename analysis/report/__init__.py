@@ -9,8 +9,9 @@ effects checked; the command that reproduces the report). The text is
 generated from the study and the result tables (:mod:`~analysis.report.sections`,
 :mod:`~analysis.report.source`, :mod:`~analysis.report.methods`,
 :mod:`~analysis.report.appendix`), the figures are drawn by
-:mod:`analysis.plots` (:mod:`analysis.report.figures`), and both renderings
-come from one document (:mod:`analysis.report.document`).
+:mod:`analysis.plots` (which ones: :mod:`analysis.report.figures`; in worker
+processes, and while the analysis runs: :mod:`analysis.report.drawing`), and
+both renderings come from one document (:mod:`analysis.report.document`).
 
 The folder is built beside its destination and moved into place only when
 complete, so a failed run leaves an earlier report as it was.
@@ -18,6 +19,7 @@ complete, so a failed run leaves an earlier report as it was.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,13 +28,13 @@ from .._io import staged_dir
 from ..provenance import DataSource, describe_source
 from ..results import AnalysisResult, write_tables_into
 from . import appendix, methods, sections, words
-from . import figures as figs
 from . import source as source_section
 from . import suppliers as supplier_figures
 from .context import Context
 from .document import Document, to_html, to_markdown
+from .drawing import Drawing, figure_jobs, figure_slots, write_figures
 
-__all__ = ["write_report", "build_document", "SYNTHETIC_BANNER"]
+__all__ = ["write_report", "build_document", "Drawing", "SYNTHETIC_BANNER"]
 
 SYNTHETIC_BANNER = ("SYNTHETIC DATA: this report is built from the embedded demo panel, not from real trade "
                     "statistics. Its numbers show what the methods find in data with planted effects.")
@@ -75,7 +77,7 @@ def build_document(result: AnalysisResult, source: DataSource, figures: dict, an
 
 def write_report(result: AnalysisResult, out: str | Path, *, source: DataSource | None = None,
                  top_anomalies: int = 6, workers: int | None = None,
-                 progress: Callable[[Iterable], Iterable] | None = None) -> Path:
+                 progress: Callable[[Iterable], Iterable] | None = None, drawing: Drawing | None = None) -> Path:
     """Write the report folder ``out`` from an analysis result; return its path.
 
     ``out/report.html`` (self-contained), ``out/report.md``, ``out/figures/``
@@ -84,8 +86,10 @@ def write_report(result: AnalysisResult, out: str | Path, *, source: DataSource 
     default: made from the result's series). ``top_anomalies``: anomaly
     charts to draw (those with a counterfactual band computed by
     :func:`analysis.analyze`, ``top_bands``). ``progress`` wraps the figure
-    loop (e.g. tqdm). The folder is built beside ``out`` and swapped in
-    complete.
+    loop (e.g. tqdm). ``drawing``: a :class:`~analysis.report.drawing.Drawing`
+    that has drawn figures while the analysis ran (its ``partial`` hook
+    given to ``analyze``); else the figures are drawn here, in ``workers``
+    processes. The folder is built beside ``out`` and swapped in complete.
 
     >>> import analysis, tempfile, pathlib
     >>> res = analysis.analyze(analysis.load_demo())                      # doctest: +SKIP
@@ -94,14 +98,16 @@ def write_report(result: AnalysisResult, out: str | Path, *, source: DataSource 
     if source is None:
         source = describe_source(result.series, origin="frame")
     with staged_dir(out, "report") as staged:
-        write_tables_into(staged / "tables", result.tables(), result.config_dict())
-        jobs, anomaly_names = figs.plan(result, top_anomalies=top_anomalies)
-        if result.suppliers is not None:  # drawn in the same pool as the other figures
-            jobs += supplier_figures.figure_jobs(result.suppliers)
-        figures = figs.render(jobs, staged / "figures", workers=workers, progress=progress)
-        supplier_blocks = ([] if result.suppliers is None else
-                           supplier_figures.section_blocks(result.suppliers, figures))
-        doc = build_document(result, source, figures, anomaly_names, supplier_blocks)
+        with Drawing(workers) if drawing is None else nullcontext(drawing) as drawer:
+            jobs, anomaly_names = figure_jobs(result, top_anomalies=top_anomalies)
+            drawer.draw(jobs)
+            # while the workers draw: the tables and the document, its figures completed when drawn
+            write_tables_into(staged / "tables", result.tables(), result.config_dict())
+            figures = figure_slots(jobs, staged / "figures")
+            supplier_blocks = ([] if result.suppliers is None else
+                               supplier_figures.section_blocks(result.suppliers, figures))
+            doc = build_document(result, source, figures, anomaly_names, supplier_blocks)
+            write_figures(drawer.collect(progress=progress), figures)
         banner = (None if not (source.synthetic or result.synthetic) else
                   SYNTHETIC_BANNER if source.origin == "demo" else SYNTHETIC_RECORDS_BANNER)
         (staged / "report.md").write_text(to_markdown(doc, banner=banner), encoding="utf-8")

@@ -62,7 +62,6 @@ class Figure:
     png: Path
     svg: Path | None
     alt: str = ""
-    web: bytes | None = None  # a smaller PNG of the same figure to embed in HTML (see report.figures.web_png)
 
 
 @dataclass
@@ -241,10 +240,7 @@ def to_html(doc: Document, *, banner: str | None = None, footer: str = "", embed
             parts.append(_html_table(b, n_tab))
         elif isinstance(b, Figure):
             n_fig += 1
-            if embed == "png" and b.web:
-                src = "data:image/png;base64," + base64.b64encode(b.web).decode("ascii")
-            else:
-                src = data_uri(b.svg if embed == "svg" and b.svg else b.png)
+            src = data_uri(b.svg if embed == "svg" and b.svg else b.png)
             alt = html.escape(b.alt or b.caption, quote=True)
             width = _display_width(b.png)
             style = f' style="width:{width}px"' if width else ""

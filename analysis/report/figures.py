@@ -1,4 +1,5 @@
-"""The report's figures: which to draw from an analysis result (:func:`plan`), drawn and saved (:func:`render`).
+"""The report's figures: which to draw from an analysis result (:func:`plan`), as jobs that
+:mod:`analysis.report.drawing` draws.
 
 Each figure is a :class:`FigureJob`: a function of :mod:`analysis.plots`, its
 (small, pre-filtered) input frames, the study, a file name, a caption made
@@ -24,29 +25,27 @@ Figure names (the sections look them up):
 """
 from __future__ import annotations
 
-import io
-import multiprocessing as mp
-import os
-import threading
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from .. import plots
 from ..plots import area_label
 from ..results import AnalysisResult, ranked_findings
-from ..study import FLOW_VALUATION, Study
+from ..study import FLOW_VALUATION, Study, check_choice
 from . import fmt, words
-from .document import Figure
 
 Role = Literal["core", "appendix"]
 """Where a figure goes: the brief, or the appendix."""
+
+Part = Literal["all", "compared", "found", "done"]
+"""Which figures :func:`plan` makes: all of them, or those that can be drawn at one stage of
+:func:`analysis.analyze` (:data:`analysis.pipeline.Stage`): ``compared``, from the comparison alone (the relative
+ratios, the transit comparison, the event study, the group index, the mirror); ``found``, with the findings too
+(the series with their flags); ``done``, with the counterfactual bands (the anomaly charts)."""
 
 
 @dataclass
@@ -59,75 +58,6 @@ class FigureJob:
     alt: str = ""
     panels: int = 1
     """How many panels the figure has: the drawing cost, for handing the largest to the workers first."""
-
-
-def web_png(image: Path | Image.Image, colors: int = 256) -> bytes:
-    """A smaller copy of a PNG (a file, or the rendered image) for embedding in HTML: same pixels (200 dpi),
-    palette of ``colors`` colours.
-
-    Line charts use few colours, so the palette copy looks the same and is about a third of the size;
-    the full-colour PNG stays in figures/ for print and paste.
-    """
-    if isinstance(image, Path):
-        with Image.open(image) as im:
-            rgb = im.convert("RGB")
-    else:
-        rgb = image.convert("RGB") if image.mode != "RGB" else image
-    pal = rgb.quantize(colors=colors, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
-    buf = io.BytesIO()
-    pal.save(buf, format="PNG", compress_level=6)
-    return buf.getvalue()
-
-
-def _draw(job: FigureJob, folder: str) -> tuple[str, dict[str, Path], bytes, list[str]]:
-    """Draw a job, render it once, and write its PNG (and, for a core figure, its SVG: the appendix's
-    small multiples are PNG only, which halves their cost); the web copy from the same pixels."""
-    fig = job.func(**job.kwargs)
-    image = plots.figure_image(fig)
-    paths = plots.save_figure(fig, folder, job.name, image=image, svg=job.role == "core")
-    return job.name, paths, web_png(image), list(getattr(fig, "notes", []))
-
-
-def _caption(job: FigureJob, notes: list[str]) -> str:
-    return " ".join([job.caption, *notes]) if notes else job.caption
-
-
-def render(jobs: list[FigureJob], folder: str | Path, *, workers: int | None = None,
-           progress: Callable[[Iterable], Iterable] | None = None) -> dict[str, Figure]:
-    """Draw and save every job (PNG 200 dpi; SVG too for core figures) into ``folder``; return document
-    figures by name, each caption completed with its figure's notes.
-
-    ``workers``: processes to draw in (default: up to 2 when there are many
-    figures, the platform can fork and this process runs no other thread;
-    1 draws in this process).
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    if workers is None:
-        # fork only from a single-threaded process (a CLI run, a script): forking a process with other
-        # threads (a Jupyter kernel) can deadlock the child
-        can_fork = "fork" in mp.get_all_start_methods() and threading.active_count() == 1
-        workers = min(2, os.cpu_count() or 1) if (can_fork and len(jobs) > 6) else 1
-    wrap = progress or (lambda it: it)
-    done: dict[str, tuple[dict[str, Path], bytes, list[str]]] = {}
-    if workers <= 1:
-        for job in wrap(jobs):
-            name, paths, web, notes = _draw(job, str(folder))
-            done[name] = (paths, web, notes)
-    else:
-        ctx = mp.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            # largest first, so the workers finish together
-            futures = [pool.submit(_draw, job, str(folder)) for job in sorted(jobs, key=lambda j: -j.panels)]
-            for fut in wrap(futures):
-                name, paths, web, notes = fut.result()
-                done[name] = (paths, web, notes)
-    out = {}
-    for j in jobs:
-        paths, web, notes = done[j.name]
-        caption = _caption(j, notes)
-        out[j.name] = Figure(j.name, caption, paths["png"], paths.get("svg"), alt=j.alt or caption, web=web)
-    return out
 
 
 # --------------------------------------------------------------------------- captions
@@ -210,7 +140,8 @@ def _anomaly_jobs(result: AnalysisResult, study: Study, focal_series: pd.DataFra
 
 # --------------------------------------------------------------------------- the plan
 
-def plan(result: AnalysisResult, *, top_anomalies: int = 6) -> tuple[list[FigureJob], list[str]]:
+def plan(result: AnalysisResult, *, top_anomalies: int = 6, part: Part = "all"
+         ) -> tuple[list[FigureJob], list[str]]:
     """The figure jobs of a report (core first, then the appendix), and the names of the anomaly charts.
 
     Everything comes from ``result``: the series and tables, the study
@@ -218,8 +149,12 @@ def plan(result: AnalysisResult, *, top_anomalies: int = 6) -> tuple[list[Figure
     windows), the alpha and the synthetic flag. A figure whose input is
     empty (no event study for annual data, no transit partners, no mirror
     records) is left out, never drawn empty; the module docstring lists
-    the names and when each exists.
+    the names and when each exists. ``part`` (:data:`Part`): all the jobs,
+    or those of one stage, the same for the result ``analyze`` passes to
+    ``on_partial`` at that stage as for the final one.
     """
+    check_choice(part, Part, "part")
+    compared, found, done = (part in ("all", p) for p in ("compared", "found", "done"))
     series, compare = result.series, result.compare
     study = result.study
     focal, reporter = study.focal, study.reporter
@@ -239,7 +174,7 @@ def plan(result: AnalysisResult, *, top_anomalies: int = 6) -> tuple[list[Figure
 
     # ---- core
     rel = focal_rows[np.isfinite(focal_rows["relative_ratio"].astype(float)) & (focal_rows["relative_ratio"] > 0)]
-    if len(rel):
+    if compared and len(rel):
         checks = rel["kind"].isin(plots.CONTROL_KINDS).any() if "kind" in rel.columns else False
         jobs.append(FigureJob(
             "relative_ratios",
@@ -250,7 +185,7 @@ def plan(result: AnalysisResult, *, top_anomalies: int = 6) -> tuple[list[Figure
             + (" Orange, below the dotted line: control goods, a check that a change is not common to all goods."
                if checks else ""),
             plots.plot_relative_ratios, {"compare": rel, "study": drawn, "alpha": alpha, "synthetic": synthetic}))
-    if "transit_ratio" in focal_rows.columns and study.transit:
+    if compared and "transit_ratio" in focal_rows.columns and study.transit:
         tr = focal_rows[np.isfinite(focal_rows["ratio"].astype(float))]
         if "kind" in tr.columns:
             tr = tr[~tr["kind"].isin(plots.CONTROL_KINDS)]
@@ -265,7 +200,7 @@ def plan(result: AnalysisResult, *, top_anomalies: int = 6) -> tuple[list[Figure
                 f"to {fname}. Families: the largest relative ratios, those with q < {alpha:g} first.",
                 plots.plot_transit, {"compare": tr, "study": drawn, "alpha": alpha, "synthetic": synthetic}))
     es = result.event_study
-    if len(es) and "ratio" in es.columns:
+    if compared and len(es) and "ratio" in es.columns:
         ref = ""
         if "reference" in es.columns and "quarter" in es.columns and es["reference"].astype(bool).any():
             ref = f" {es.loc[es['reference'].astype(bool), 'quarter'].iloc[0]}"
@@ -277,13 +212,13 @@ def plan(result: AnalysisResult, *, top_anomalies: int = 6) -> tuple[list[Figure
             plots.plot_event_study, {"event_study": es, "study": drawn, "alpha": alpha, "synthetic": synthetic},
             panels=int(es["group"].nunique())))
     focal_series = mine[mine["partner_code"] == focal]
-    anomaly_jobs, anomaly_names = _anomaly_jobs(result, drawn, focal_series, top_anomalies)
+    anomaly_jobs, anomaly_names = _anomaly_jobs(result, drawn, focal_series, top_anomalies) if done else ([], [])
     jobs += anomaly_jobs
 
     # ---- appendix
     partners = set(mine["partner_code"].unique())
     controls = [c for c in study.controls if c in partners]
-    if focal in partners and controls:
+    if compared and focal in partners and controls:
         bucket = "quarterly" if study.freq == "M" else "yearly"
         jobs.append(FigureJob(
             "group_index",
@@ -292,11 +227,11 @@ def plan(result: AnalysisResult, *, top_anomalies: int = 6) -> tuple[list[Figure
             f"apart after the break ({_break(drawn)}) mark a change specific to {fname}.",
             plots.plot_group_index, {"series": mine[mine["partner_code"].isin([focal, *controls])], "study": drawn,
                                      "synthetic": synthetic}, role="appendix", panels=int(mine["group"].nunique())))
-    flags = result.findings
+    flags = result.findings if found else result.findings.iloc[:0]
     if len(flags):
         flags = flags[(flags["partner_code"] == focal) & (flags["reporter_code"] == reporter)]
     sizes = focal_series.groupby("group")["family_id"].nunique()
-    for g in plots.group_order(set(sizes.index)):
+    for g in plots.group_order(set(sizes.index)) if found else []:
         jobs.append(FigureJob(
             f"series_{g}",
             f"{plots.group_label(g)}: {plots.flow_phrase(drawn)} per {per} by code family (each panel its own scale), "
@@ -304,7 +239,8 @@ def plan(result: AnalysisResult, *, top_anomalies: int = 6) -> tuple[list[Figure
             f"and a red bar under a window above its counterfactual; dashed line: {_break(drawn)}.",
             plots.plot_series, {"series": focal_series[focal_series["group"] == g], "study": drawn, "group": g,
                                 "findings": flags, "synthetic": synthetic}, role="appendix", panels=int(sizes[g])))
-    jobs += _mirror_jobs(series, focal_series, drawn, synthetic)
+    if compared:
+        jobs += _mirror_jobs(series, focal_series, drawn, synthetic)
     return jobs, anomaly_names
 
 

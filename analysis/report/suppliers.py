@@ -42,7 +42,7 @@ from ..plots import (
 from ..suppliers import ALL_FAMILIES, CATEGORIES, SuppliersResult
 from . import fmt
 from .document import Bullets, Callout, Figure, Heading, Paragraph, Table
-from .figures import FigureJob, render
+from .figures import FigureJob
 
 COLORS = {"reporter": OKABE_ITO["blue"], "sanctioning": OKABE_ITO["orange"], "transit": OKABE_ITO["green"],
           "other": "#bbbbbb"}
@@ -181,7 +181,7 @@ def _plot_reporter_share(result: SuppliersResult) -> MplFigure:
 
 
 def figure_jobs(result: SuppliersResult) -> list[FigureJob]:
-    """The section's figures as jobs for :func:`analysis.report.figures.render`."""
+    """The section's figures as jobs for :mod:`analysis.report.drawing`."""
     fname = area_label(result.study.focal)
     groups = _groups(result)
     titles = [group_label(g) for g in groups]
@@ -424,8 +424,10 @@ def supplier_section(result: SuppliersResult, folder: str | Path, *, workers: in
     """The section "Who supplies <focal>?": its document blocks, and its figures drawn into ``folder`` (PNG at
     200 dpi and SVG) by name.
 
-    ``workers``: processes to draw in (see :func:`analysis.report.figures.render`).
+    ``workers``: processes to draw in (see :class:`analysis.report.drawing.Drawing`).
     """
+    from .drawing import render  # drawing plans this section's figures with the report's
+
     figures = render(figure_jobs(result), folder, workers=workers)
     return section_blocks(result, figures), figures
 
