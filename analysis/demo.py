@@ -48,13 +48,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from . import registry
 from .countries import COMPARISON_PARTNERS, TRANSIT_PARTNERS
 from .demo_suppliers import supplier_effects as supplier_effects  # the supplier-side truth, re-exported
 from .demo_suppliers import supplier_records
 from .demo_suppliers import supplier_truth as supplier_truth
-from .schema import FIELDS
+from .schema import FIELDS, STR
 
 SEED = 20220224
 START, END = "2017-01", "2025-06"
@@ -284,12 +285,16 @@ def _records(value: np.ndarray, uv: np.ndarray, baseline: np.ndarray, fams: pd.D
     is_h6 = np.asarray(t.year >= 2022)
     cells: dict[str, list[np.ndarray]] = {"partner": [], "t": [], "value": [], "uv": [], "label": []}
     labels: list[tuple[str, str, str]] = []  # (edition, code, family) of each block of records
-    h5_shares = []
+    share_family: list[str] = []  # each family's HS 2017 codes and their shares, one table at the end
+    share_code: list[str] = []
+    share_value: list[np.ndarray] = []
     for fi, fam in enumerate(fams.itertuples()):
         for edition, cols, codes in (("H5", ~is_h6, fam.h5_codes.split()), ("H6", is_h6, fam.h6_codes.split())):
             shares = _shares(rng, codes)
             if edition == "H5":
-                h5_shares.append(pd.DataFrame({"family": fam.family_id, "code": codes, "share": shares}))
+                share_family += [fam.family_id] * len(codes)
+                share_code += codes
+                share_value.append(shares)
             v = value[:, fi, :][:, cols]  # partners x months
             p_present = 1 - np.exp(-baseline[:, fi, :][:, cols] / 2.0e4)
             tt = np.flatnonzero(cols)
@@ -307,10 +312,13 @@ def _records(value: np.ndarray, uv: np.ndarray, baseline: np.ndarray, fams: pd.D
     names = np.array(labels, dtype=object).reshape(-1, 3)
     label = flat.pop("label")
     uv_rec = flat.pop("uv")
-    rec = pd.DataFrame({"partner": flat["partner"], "t": flat["t"], "edition": names[label, 0],
-                        "code": names[label, 1], "family": names[label, 2], "value": flat["value"]})
+    rec = pd.DataFrame({"partner": flat["partner"], "t": flat["t"], "edition": _strings(names[:, 0], label),
+                        "code": _strings(names[:, 1], label), "family": _strings(names[:, 2], label),
+                        "value": flat["value"]})
     rec["kg"] = np.round(rec["value"].to_numpy() / uv_rec * np.exp(rng.normal(0, 0.08, len(rec))), 1)
-    return rec.assign(original=True), pd.concat(h5_shares, ignore_index=True)
+    h5_shares = pd.DataFrame({"family": pd.Series(share_family, dtype=STR), "code": pd.Series(share_code, dtype=STR),
+                              "share": np.concatenate(share_value)})
+    return rec.assign(original=True), h5_shares
 
 
 def _estimate_weights(rec: pd.DataFrame, t: pd.DatetimeIndex) -> pd.DataFrame:
@@ -357,20 +365,25 @@ def _mirror(value: np.ndarray, fams: pd.DataFrame, t: pd.DatetimeIndex, rng: np.
     cols = np.flatnonzero(np.asarray(t.year <= 2021))
     gap = {f: (s, e, x) for _, _, f, s, e, x, _ in _effects("mirror_gap")}
     period = np.asarray(t.strftime("%Y-%m"))
-    parts = []
+    parts: dict[str, list[np.ndarray]] = {"t": [], "family": [], "value": []}  # arrays per family, one frame at the end
+    codes: list[str] = []  # each family's first HS 2017 code
     for fi, fam in enumerate(fams.itertuples()):
         cif = value[bi, fi, cols] * 1.06 * np.exp(rng.normal(0, 0.1, len(cols)))
         if fam.family_id in gap:
             s, e, x = gap[fam.family_id]
             cif = np.where(_window(period[cols], s, e), cif * x, cif)
-        code = fam.h5_codes.split()[0]
+        codes.append(fam.h5_codes.split()[0])
         keep = cif >= 1.0
-        parts.append(pd.DataFrame({"t": cols[keep], "code": code, "value": np.round(cif[keep])}))
-    return pd.concat(parts, ignore_index=True)
+        parts["t"].append(cols[keep])
+        parts["family"].append(np.full(int(keep.sum()), fi))
+        parts["value"].append(np.round(cif[keep]))
+    family = np.concatenate(parts["family"])
+    code = _strings(np.array(codes), family)
+    return pd.DataFrame({"t": np.concatenate(parts["t"]), "code": code, "value": np.concatenate(parts["value"])})
 
 
 def _to_schema(rec: pd.DataFrame, t: pd.DatetimeIndex, *, reporter: int | np.ndarray, partner: np.ndarray,
-               flow: str, editions: np.ndarray, kg: np.ndarray | None, original: np.ndarray | bool = True,
+               flow: str, editions: np.ndarray | pd.Series, kg: np.ndarray | None, original: np.ndarray | bool = True,
                estimated: np.ndarray | bool = False) -> pd.DataFrame:
     areas = registry.areas().set_index("code")
     desc = registry.load_registry().descriptions.set_index("code")["description"]
@@ -404,7 +417,7 @@ def _to_schema(rec: pd.DataFrame, t: pd.DatetimeIndex, *, reporter: int | np.nda
         "cifvalue": value if flow == "M" else np.nan, "fobvalue": value if flow == "X" else np.nan,
         "primaryValue": value, "legacyEstimationFlag": 0, "isReported": True, "isAggregate": False,
     }
-    frame = pd.DataFrame({k: _column(v, n, FIELDS[k]) for k, v in cols.items()})
+    frame = pd.DataFrame({k: _column(v, n, FIELDS[k]) for k, v in cols.items()}, copy=False)  # columns are new
     frame["period_date"] = when.to_numpy().astype("datetime64[ns]")
     frame["synthetic"] = True
     return frame
@@ -413,12 +426,23 @@ def _to_schema(rec: pd.DataFrame, t: pd.DatetimeIndex, *, reporter: int | np.nda
 def _column(value: Any, n: int, dtype: str) -> pd.Series:
     """A typed column of length n from a scalar, an array, or (distinct values, codes) for strings."""
     if isinstance(value, tuple):
-        uniques, codes = value
-    elif np.ndim(value) == 0:
-        uniques, codes = np.asarray([value]), np.zeros(n, dtype=np.intp)
-    else:
-        return pd.Series(value, dtype=dtype)
-    return pd.Series(uniques, dtype=dtype).take(codes).reset_index(drop=True)
+        return _strings(*value)
+    if np.ndim(value) == 0:
+        if dtype == STR:
+            return _strings(np.asarray([value]), np.zeros(n, dtype=np.intp))
+        return pd.Series(value, index=pd.RangeIndex(n), dtype=dtype)
+    return pd.Series(value, dtype=dtype)
+
+
+def _strings(uniques: np.ndarray, codes: np.ndarray) -> pd.Series:
+    """A str column: ``uniques[codes]``, missing where a unique is.
+
+    Decoded by Arrow from a dictionary array, never one Python object per
+    record; several times faster than a take for the long descriptions.
+    """
+    values = pa.array(uniques, type=pa.large_string(), from_pandas=True)
+    decoded = pa.DictionaryArray.from_arrays(pa.array(codes), values).cast(pa.large_string())
+    return pd.Series(pd.array(decoded, dtype=STR))
 
 
 @lru_cache(maxsize=4)
@@ -436,7 +460,7 @@ def _generate(seed: int) -> pd.DataFrame:
     china = pd.concat([china, _converted_copies(china, h5_shares, t)], ignore_index=True)
     china = _estimate_weights(china, t)
     exports = _to_schema(china, t, reporter=REPORTER, partner=china["partner"].to_numpy(), flow="X",
-                         editions=china["edition"].to_numpy(), kg=china["kg"].to_numpy(),
+                         editions=china["edition"], kg=china["kg"].to_numpy(),
                          original=china["original"].to_numpy(), estimated=china["estimated"].to_numpy())
     mirror = _mirror(monthly, fams, t, rng)
     imports = _to_schema(mirror, t, reporter=BELARUS, partner=np.full(len(mirror), REPORTER), flow="M",

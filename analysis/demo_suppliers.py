@@ -106,8 +106,9 @@ def _period(t: pd.DatetimeIndex) -> np.ndarray:
 
 def china_matrix(records: pd.DataFrame, fams: pd.DataFrame, t: pd.DatetimeIndex) -> np.ndarray:
     """China's original export records to Belarus as USD per family x month (what the truth is stated against)."""
-    rec = records[(records["reporterCode"] == CHINA) & (records["partnerCode"] == FOCAL)
-                  & (records["flowCode"] == "X") & records["isOriginalClassification"].astype(bool)]
+    chosen = ((records["reporterCode"] == CHINA) & (records["partnerCode"] == FOCAL) & (records["flowCode"] == "X")
+              & records["isOriginalClassification"].astype(bool))
+    rec = records.loc[chosen, ["cmdCode", "classificationCode", "period_date", "primaryValue"]]  # not every field
     fam = registry.family_of(rec["cmdCode"], rec["classificationCode"])
     fi = pd.Index(fams["family_id"]).get_indexer(fam)
     ti = t.get_indexer(pd.DatetimeIndex(rec["period_date"]))

@@ -48,7 +48,7 @@ from . import registry
 from .countries import CHINA
 from .errors import InputError
 from .periods import Window
-from .schema import is_synthetic
+from .schema import is_synthetic, without_attrs
 from .study import FLOW_VALUATION, FLOW_WORDS, Study, StudyArgs
 
 OKABE_ITO = {
@@ -128,15 +128,14 @@ class TradeflowsFigure(Figure):
 
 def area_label(code: int) -> str:
     """Comtrade's name of an area code, or the code itself when the area table does not know it."""
-    areas = registry.areas().set_index("code")["name"]
-    return str(areas.get(int(code), code))
+    return registry.load_registry().names[0].get(int(code), str(code))
 
 
 def group_label(group: str) -> str:
     """A registry group's readable name (``Outside the registry`` for codes in no group)."""
-    groups = registry.groups().set_index("group")["name"]
-    if group in groups.index:
-        return str(groups[group])
+    names = registry.load_registry().names[1]
+    if group in names:
+        return names[group]
     return "Outside the registry" if group == registry.UNGROUPED else str(group)
 
 
@@ -463,14 +462,6 @@ def _end(w: Window) -> pd.Timestamp:
     return w.end
 
 
-def _bare(frame: pd.DataFrame) -> pd.DataFrame:
-    """A shallow copy without ``attrs``: pandas deep-copies a frame's attrs on every operation, and a figure
-    slices its frames dozens of times (read the synthetic flag first)."""
-    out = frame.copy(deep=False)
-    out.attrs = {}
-    return out
-
-
 def _num(when: pd.Timestamp) -> float:
     """A date as matplotlib's float (days): drawing floats skips the unit conversion of every call."""
     return float(mdates.date2num(pd.Timestamp(when)))
@@ -696,7 +687,7 @@ def plot_series(
     s = Study.resolve(study, **study_args)
     reporter, flow, focal = s.reporter, s.flow, s.focal
     synth = _synthetic([series, findings], synthetic)
-    mine = _study_series(_bare(series), s)
+    mine = _study_series(without_attrs(series), s)
     s = _closed(s, mine["date"])
     pre_w, post_w = s.pre, s.post
     data = mine[mine["partner_code"] == focal]
@@ -805,7 +796,7 @@ def plot_group_index(
     pre_w = s.pre
     pre_end = _end(pre_w)
     synth = _synthetic([series], synthetic)
-    data = _study_series(_bare(series), s)
+    data = _study_series(without_attrs(series), s)
     partners = set(data["partner_code"].unique())
     if focal not in partners:
         raise InputError(f"partner {focal} is not in the series")
@@ -892,7 +883,7 @@ def plot_mirror(
         raise InputError(f"no mirror chart for flow {flow!r}: only exports and imports have a mirror flow")
     back = _MIRROR_FLOW[flow]
     synth = _synthetic([series], synthetic)
-    series = _bare(series)
+    series = without_attrs(series)
     x = _select(series, reporter=rep, flow=flow, partner=focal)
     m = _select(series, reporter=focal, flow=back, partner=rep)
     if x.empty or m.empty:
@@ -997,7 +988,7 @@ def plot_relative_ratios(
     if missing:
         raise InputError(f"compare table lacks column(s) {sorted(missing)}")
     synth = _synthetic([compare], synthetic)
-    compare = _bare(compare)
+    compare = without_attrs(compare)
     data = compare[(compare["partner_code"] == focal) & np.isfinite(compare["relative_ratio"].astype(float))
                    & (compare["relative_ratio"] > 0)]
     if data.empty:
@@ -1103,7 +1094,7 @@ def plot_transit(
     if missing:
         raise InputError(f"compare table lacks column(s) {sorted(missing)}")
     synth = _synthetic([compare], synthetic)
-    compare = _bare(compare)
+    compare = without_attrs(compare)
     data = compare[(compare["partner_code"] == focal) & np.isfinite(compare["ratio"].astype(float))]
     if "kind" in data.columns:
         data = data[~data["kind"].isin(list(control_kinds))]
@@ -1192,7 +1183,7 @@ def plot_event_study(
     """
     s = Study.resolve(study, **study_args)
     synth = _synthetic([event_study], synthetic)
-    es = _event_frame(_bare(event_study))
+    es = _event_frame(without_attrs(event_study))
     es["x"] = mdates.date2num(es["date"])
     present = set(es["group"].unique())
     groups = [g for g in (groups if groups is not None else group_order(present)) if g in present]
@@ -1375,7 +1366,7 @@ def plot_finding(
     if kind not in CHARTED_KINDS:
         raise InputError(f"finding kind {kind!r} has no chart; charted kinds: {', '.join(CHARTED_KINDS)}")
     synth = _synthetic([series, band], synthetic)
-    data = _bare(series)
+    data = without_attrs(series)
     if "partner_code" in data.columns:
         data = data[data["partner_code"] == s.focal]
     if "family_id" in data.columns and "family" in f:
@@ -1451,7 +1442,7 @@ def plot_finding(
     else:  # counterfactual_excess
         if band is None or band.empty or not band["expected"].notna().any():
             raise InputError(f"a counterfactual finding ({f.get('family')}) needs its band to be drawn")
-        b = _bare(band).sort_values("date")
+        b = without_attrs(band).sort_values("date")
         b["date"] = mdates.date2num(b["date"])
         handles += _draw_band(ax, b)
         ax.axvspan(at, min(_num(_end(s.post)), last), color=GREY, alpha=0.08, linewidth=0, zorder=0)

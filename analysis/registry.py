@@ -67,6 +67,13 @@ class Registry:
         return (frozenset(self.groups["group"]), frozenset(self.families["family_id"]),
                 frozenset(self.code_family["code"]))
 
+    @cached_property
+    def names(self) -> tuple[dict[int, str], dict[str, str]]:
+        """Area names by Comtrade code and group names by group id, built once per loaded registry (the
+        report names areas and groups hundreds of times)."""
+        return (dict(zip(self.areas["code"].astype(int), self.areas["name"].astype(str), strict=True)),
+                dict(zip(self.groups["group"].astype(str), self.groups["name"].astype(str), strict=True)))
+
 
 def _check_code(code: str, where: str) -> str:
     if not isinstance(code, str) or not _CODE.match(code):

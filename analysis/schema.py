@@ -272,6 +272,15 @@ def empty_records() -> pd.DataFrame:
     return frame
 
 
+def without_attrs(frame: pd.DataFrame) -> pd.DataFrame:
+    """A shallow copy of ``frame`` without ``attrs``: pandas deep-copies a frame's attrs (a series frame's record
+    of merged January/February years) on every operation, and figures and tables slice their frames dozens of
+    times (read the synthetic flag first)."""
+    out = frame.copy(deep=False)
+    out.attrs = {}
+    return out
+
+
 def is_synthetic(frame: pd.DataFrame) -> bool:
     """True when any row of ``frame``, or the frame itself (``attrs``), is marked synthetic: the one test."""
     flag = bool(frame.attrs.get("synthetic", False))

@@ -73,6 +73,11 @@ JOINT_SHARE = 0.5
 """Share of January/February pairs that must be equal for a reporter-year to count as published together."""
 _BREAKDOWN_TOTALS = (("partner2Code", 0), ("customsCode", "C00"), ("motCode", 0))
 _CELL = ["reporterCode", "partnerCode", "flowCode", "period"]
+_FIELDS_READ = ["freqCode", "period", "reporterCode", "flowCode", "partnerCode", "classificationCode", "cmdCode",
+                "isOriginalClassification", *(col for col, _ in _BREAKDOWN_TOTALS), "primaryValue", "netWgt",
+                "isNetWgtEstimated", "qty", "qtyUnitCode", "isQtyEstimated", "period_date"]
+"""Every field :func:`build_series` reads. It drops the others before selecting records: copying every field
+(long descriptions included) of every record kept was most of its time. A field it comes to read must be added."""
 
 
 class _Selection(NamedTuple):
@@ -150,6 +155,20 @@ def _level_codes(records: pd.DataFrame, level: Level) -> tuple[pd.Series, np.nda
     return head, own, finer & ~has_own
 
 
+def _family_ids(records: pd.DataFrame) -> pd.Series:
+    """:func:`analysis.registry.family_of` of each record's code and edition, as str.
+
+    Looked up once per distinct (code, edition) pair, not once per record: a
+    panel holds a few hundred pairs in hundreds of thousands of records.
+    """
+    pairs = records[["cmdCode", "classificationCode"]]
+    pair_id = pairs.groupby(["cmdCode", "classificationCode"], sort=False, dropna=False).ngroup().to_numpy()
+    first = np.unique(pair_id, return_index=True)[1]  # one record of each pair, in pair_id order
+    distinct = pairs.iloc[first]
+    family = registry.family_of(distinct["cmdCode"], distinct["classificationCode"]).astype(str)
+    return pd.Series(family.array.take(pair_id), index=records.index)
+
+
 def _select(records: pd.DataFrame, freq: Literal["M", "A"] | None, level: Level = 6) -> _Selection:
     """Split records into those series are built from and those left out (see :func:`set_aside`)."""
     other = (records["freqCode"] != _source_freq(records, freq)).to_numpy(dtype=bool)
@@ -166,7 +185,7 @@ def _select(records: pd.DataFrame, freq: Literal["M", "A"] | None, level: Level 
     keep = ~(other | aggregate | superseded | split)
     rec = records if keep.all() else records[keep]
     if level == 6:
-        family = registry.family_of(rec["cmdCode"], rec["classificationCode"]).astype(str)
+        family = _family_ids(rec)
     else:
         family = ("HS" + code[keep]).astype(str)
     dropped, used_converted = _converted_masks(rec, family)
@@ -227,15 +246,15 @@ def _joint_years(years: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
 
 def _record_years(used: pd.DataFrame) -> pd.DataFrame:
     """:func:`_joint_years` of records (a cell: reporter, partner, flow, edition, code; monthly records only)."""
-    years = pd.DataFrame({"reporter_code": used["reporterCode"].astype("int64"),
-                          "year": used["period_date"].dt.year.astype("int64")})
-    month = used["period_date"].dt.month
-    rec = used[((used["freqCode"] == "M") & month.isin([1, 2])).to_numpy(dtype=bool)]
+    reporter, year = used["reporterCode"].astype("int64"), used["period_date"].dt.year.astype("int64")
+    month = used["period_date"].dt.month.astype("int64")
+    years = pd.DataFrame({"reporter_code": reporter, "year": year})
+    jf = ((used["freqCode"] == "M") & month.isin([1, 2])).to_numpy(dtype=bool)
+    cell = ["partnerCode", "flowCode", "classificationCode", "cmdCode"]
     cells = pd.DataFrame({
-        "reporter_code": rec["reporterCode"].astype("int64"), "year": rec["period_date"].dt.year.astype("int64"),
-        "month": rec["period_date"].dt.month.astype("int64"),
-        "cell": rec.groupby(["partnerCode", "flowCode", "classificationCode", "cmdCode"], sort=False).ngroup(),
-        "value": rec["primaryValue"].astype(float),
+        "reporter_code": reporter[jf], "year": year[jf], "month": month[jf],
+        "cell": used.loc[jf, cell].groupby(cell, sort=False).ngroup(),
+        "value": used.loc[jf, "primaryValue"].astype(float),
     })
     return _joint_years(years, cells)
 
@@ -344,8 +363,9 @@ def _flat(used: pd.DataFrame, family: pd.Series, freq: str) -> pd.DataFrame:
     return pd.DataFrame({
         "reporter_code": used["reporterCode"].astype("int64").to_numpy(),
         "partner_code": used["partnerCode"].astype("int64").to_numpy(),
-        "flow_code": used["flowCode"].astype(str).to_numpy(),
-        "family_id": family.to_numpy(),
+        # the str arrays as they are: to_numpy would make (and the frame re-parse) a Python object per record
+        "flow_code": used["flowCode"].astype(str).array,
+        "family_id": family.array,
         "date": date.to_numpy(),
         "usd": used["primaryValue"].astype(float).to_numpy(),
         "kg": used["netWgt"].astype(float).to_numpy(),
@@ -398,7 +418,7 @@ def build_series(
     check_choice(level, Level, "level")
     synthetic = is_synthetic(records)
     source_freq = _source_freq(records, freq)
-    used, family, _ = _select(records, freq, level)
+    used, family, _ = _select(records[[c for c in records.columns if c in _FIELDS_READ]], freq, level)
     if used.empty:
         lengths = sorted({len(str(c)) for c in records["cmdCode"].dropna().unique()} & {2, 4, 6})
         hint = (f"; the records hold {', '.join(f'{n}-digit' for n in lengths)} codes: choose level "
@@ -418,10 +438,11 @@ def build_series(
             years["merged"] = True
         if jan_feb != "keep":
             out = merge_jan_feb(out, years)
-    table = registry.family_table(out["family_id"].unique(), summed=_summed_ids(used, family, level)
-                                  ).set_index("family_id")
-    out["group"] = out["family_id"].map(table["group"])
-    out["kind"] = out["family_id"].map(table["kind"])
+    # looked up per distinct family, then spread over the rows (mapping every row searched the table each time)
+    row_family, ids = pd.factorize(out["family_id"], use_na_sentinel=False)
+    table = registry.family_table(ids, summed=_summed_ids(used, family, level)).set_index("family_id")
+    out["group"] = table["group"].reindex(ids).array.take(row_family)
+    out["kind"] = table["kind"].reindex(ids).array.take(row_family)
     out["synthetic"] = synthetic
     out = out[SERIES_COLUMNS]
     out.attrs["synthetic"] = synthetic
@@ -492,31 +513,49 @@ def _summarise(frame: pd.DataFrame, reason: str) -> pd.DataFrame:
     return out
 
 
-def _complete(grouped: pd.DataFrame, freq: str, start, end) -> pd.DataFrame:
+def _complete(grouped: pd.DataFrame, freq: str, start: str | pd.Timestamp | None,
+              end: str | pd.Timestamp | None) -> pd.DataFrame:
     """Reindex every series onto its reporter's period range, zero-filling omitted periods.
 
     The range is that of the reporter and flow over all its records (cut or
     widened by ``start``/``end``): a period in which the reporter published
     nothing at all (Belarus after 2021) is not a zero, so it gets no row.
+    The rows are made sorted by series and date, and each cell of ``grouped``
+    is put at its period's row (no merge: this runs on every series).
     """
     step = "MS" if freq == "M" else "YS"
     flat = grouped.reset_index()
-    parts = []
-    for (_, _), block in flat.groupby(["reporter_code", "flow_code"], sort=False):
-        lo = pd.Timestamp(start) if start is not None else block["date"].min()
-        hi = pd.Timestamp(end) if end is not None else block["date"].max()
+    block = flat.groupby(["reporter_code", "flow_code"], sort=False).ngroup().to_numpy()  # reporter and flow
+    grids: list[np.ndarray] = []  # each block's periods, by block number
+    where = np.empty(len(flat), dtype=np.intp)  # each cell's position in its block's periods (-1: outside)
+    for _, cells in flat.groupby(block, sort=False):  # blocks in the order ngroup numbered them
+        lo = pd.Timestamp(start) if start is not None else cells["date"].min()
+        hi = pd.Timestamp(end) if end is not None else cells["date"].max()
         if lo > hi:
             raise InputError(f"start {lo:%Y-%m} is after end {hi:%Y-%m}")
-        grid = pd.date_range(lo, hi, freq=step).to_numpy()
-        keys = block[SERIES_KEY].drop_duplicates()
-        full = keys.loc[keys.index.repeat(len(grid))].reset_index(drop=True)
-        full["date"] = np.tile(grid, len(keys))
-        parts.append(full.merge(block, on=[*SERIES_KEY, "date"], how="left"))
-    out = pd.concat(parts, ignore_index=True)
-    out["usd"] = out["usd"].fillna(0.0)
-    out["n_records"] = out["n_records"].fillna(0).astype("int64")
-    out.loc[out["n_records"] == 0, "kg"] = 0.0
-    return out.sort_values([*SERIES_KEY, "date"], ignore_index=True)
+        grid = pd.date_range(lo, hi, freq=step)
+        # the dtype a merge of the cells onto this grid would give (the finer of the two resolutions)
+        grids.append(grid.to_numpy().astype(np.result_type(grid.dtype, cells["date"].dtype)))
+        where[cells.index.to_numpy()] = grid.get_indexer(cells["date"])
+    series = flat.groupby(SERIES_KEY, sort=True).ngroup().to_numpy()  # series numbered in sorted order
+    first = np.unique(series, return_index=True)[1]  # a cell of each series, by series number
+    length = np.array([len(grids[b]) for b in block[first]], dtype=np.intp)  # its block's periods
+    offset = np.concatenate([[0], np.cumsum(length)[:-1]])  # its first row
+    out = flat[SERIES_KEY].iloc[np.repeat(first, length)].reset_index(drop=True)
+    out["date"] = np.concatenate([grids[b] for b in block[first]])
+    found = where >= 0  # a cell outside start/end has no row
+    row = offset[series[found]] + where[found]
+    out["usd"] = _placed(flat["usd"].to_numpy()[found], row, len(out))
+    out["n_records"] = _placed(flat["n_records"].to_numpy(dtype="int64")[found], row, len(out))
+    out["kg"] = _placed(flat["kg"].to_numpy()[found], row, len(out))
+    return out
+
+
+def _placed(values: np.ndarray, row: np.ndarray, n: int) -> np.ndarray:
+    """n zeros with ``values`` at ``row``: an omitted period has 0 USD, 0 records and 0 kg."""
+    out = np.zeros(n, dtype=values.dtype)
+    out[row] = values
+    return out
 
 
 def annual(series: pd.DataFrame) -> pd.DataFrame:

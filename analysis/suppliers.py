@@ -78,7 +78,7 @@ from scipy.stats import t as student_t
 from . import registry
 from .errors import InputError
 from .results import _ESTIMATE_COLUMNS, SYNTHETIC_HTML, _Result, html_table
-from .schema import is_synthetic
+from .schema import is_synthetic, without_attrs
 from .series import SERIES_COLUMNS, build_series
 from .study import Study, StudyArgs, check_choice
 
@@ -242,7 +242,7 @@ def _all_flows(data: pd.DataFrame, study: Study, series: pd.DataFrame | None) ->
     if not _is_records(data):
         frame = data[_wanted(data["reporter_code"], data["partner_code"], data["flow_code"], study)][keep]
         step: SupplierFreq = "A" if len(frame) and (frame["date"].dt.month == 1).all() and study.freq == "A" else "M"
-        return _Flows(_bare(frame), step, ())
+        return _Flows(without_attrs(frame.reset_index(drop=True)), step, ())
     wanted = _wanted(data["reporterCode"], data["partnerCode"], data["flowCode"], study).to_numpy()
     rows = np.flatnonzero(wanted)
     if not len(rows):
@@ -261,18 +261,12 @@ def _all_flows(data: pd.DataFrame, study: Study, series: pd.DataFrame | None) ->
     yearly = rows[~has_monthly & (freq == "A")]
     annual_only: tuple[int, ...] = ()
     if len(yearly):
-        a = _bare(build_series(data.iloc[yearly], freq="A")[keep])
+        a = without_attrs(build_series(data.iloc[yearly], freq="A")[keep].reset_index(drop=True))
         annual_only = tuple(sorted(int(r) for r in a["reporter_code"].unique()))
         parts.append(_spread(a) if has_monthly.any() else a)
-    frame = pd.concat([_bare(p) for p in parts], ignore_index=True) if parts else pd.DataFrame(columns=keep)
+    frame = (pd.concat([without_attrs(p.reset_index(drop=True)) for p in parts], ignore_index=True) if parts
+             else pd.DataFrame(columns=keep))
     return _Flows(frame, "M" if has_monthly.any() else "A", annual_only)
-
-
-def _bare(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy without ``attrs`` (a series frame's record of Jan/Feb years would be deep-copied by every step)."""
-    out = frame.reset_index(drop=True)
-    out.attrs = {}
-    return out
 
 
 def has_supplier_data(data: pd.DataFrame, study: Study | None = None, **study_args: Unpack[StudyArgs]) -> bool:

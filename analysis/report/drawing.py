@@ -58,6 +58,19 @@ class Rendered:
     notes: tuple[str, ...]
 
 
+BACKGROUND_NICENESS = 10
+"""How much the figure workers yield the CPU to this process (``os.nice``): the analysis, then the document,
+are the report's critical path, and the workers only fill the cores it leaves idle."""
+
+
+def _in_background() -> None:
+    """A worker's start: lower its priority (:data:`BACKGROUND_NICENESS`) where the platform allows."""
+    try:
+        os.nice(BACKGROUND_NICENESS)
+    except (AttributeError, OSError):  # no nice on this platform, or not permitted: draw at normal priority
+        pass
+
+
 def _draw(job: FigureJob) -> Rendered:
     """Draw a job and render it once (PNG; SVG too for a core figure: the appendix's small multiples are
     PNG only, which halves their cost)."""
@@ -144,7 +157,8 @@ class Drawing:
 
     def _ensure_pool(self, n_jobs: int) -> ProcessPoolExecutor | None:
         if self._pool is None and self._workers(n_jobs) > 1:
-            self._pool = ProcessPoolExecutor(max_workers=self._workers(n_jobs), mp_context=mp.get_context("fork"))
+            self._pool = ProcessPoolExecutor(max_workers=self._workers(n_jobs), mp_context=mp.get_context("fork"),
+                                             initializer=_in_background)
         return self._pool
 
     def _submit(self, job: FigureJob) -> Future:

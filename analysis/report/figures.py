@@ -35,6 +35,7 @@ import pandas as pd
 from .. import plots
 from ..plots import area_label
 from ..results import AnalysisResult, ranked_findings
+from ..schema import without_attrs
 from ..study import FLOW_VALUATION, Study, check_choice
 from . import fmt, words
 
@@ -155,7 +156,9 @@ def plan(result: AnalysisResult, *, top_anomalies: int = 6, part: Part = "all"
     """
     check_choice(part, Part, "part")
     compared, found, done = (part in ("all", p) for p in ("compared", "found", "done"))
-    series, compare = result.series, result.compare
+    # without attrs (the series' provenance), which pandas would deep-copy on every slice below; the synthetic
+    # flag goes to each figure as an argument
+    series, compare = without_attrs(result.series), without_attrs(result.compare)
     study = result.study
     focal, reporter = study.focal, study.reporter
     synthetic = bool(result.synthetic)
