@@ -32,9 +32,8 @@ from .study import DEFAULT_POST, DEFAULT_PRE, Flow, Freq, Level
 from .validation import Duplicates
 
 if TYPE_CHECKING:
-    from .pipeline import Stage
     from .provenance import Origin
-    from .results import AnalysisResult
+    from .results import AnalysisResult, Stage
     from .store import Store
     from .study import Study
 

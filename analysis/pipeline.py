@@ -22,7 +22,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from typing import Literal, Unpack
+from typing import Unpack
 
 import numpy as np
 import pandas as pd
@@ -34,7 +34,7 @@ from .anomalies.counterfactual import BAND_COLUMNS, counterfactual_bands
 from .comparison import check_alpha, compare_panel, study_panel
 from .diffindiff import did_panel
 from .errors import InputError
-from .results import AnalysisConfig, AnalysisResult, AnomalyConfig, AnomalyResult, CrossCheck, QScope
+from .results import AnalysisConfig, AnalysisResult, AnomalyConfig, AnomalyResult, CrossCheck, QScope, Stage
 from .schema import is_synthetic
 from .series import SERIES_COLUMNS, build_series
 from .study import Countries, Study, StudyArgs
@@ -51,12 +51,6 @@ INFERENCE = ("relative ratios, event study and triple difference: studentized pl
              "vanished placebos kept at a bounded value), with honest bounds (relative magnitudes) in place of a "
              "pre-test; ratio: PPML with Newey-West HAC and a fixed-b reference (annual: quasi-Poisson, t on years "
              "- 2 df)")
-
-
-Stage = Literal["compared", "found"]
-"""How far :func:`analyze` has got when it calls ``on_partial``: ``compared`` (the comparison, DiD and supplier
-tables; no findings yet: the anomaly scan, the longest step, comes next), ``found`` (the findings too; the
-counterfactual bands of the strongest come next)."""
 
 
 def _as_series(data: pd.DataFrame, study: Study) -> pd.DataFrame:
@@ -95,7 +89,7 @@ def analyze(data: pd.DataFrame, study: Study | None = None, *, out: str | os.Pat
     ``cross_check``: the statsmodels cross-check of the family DiD
     (``"screened"``, ``"all"`` or ``"none"``); ``top_bands``: how many of the
     focal partner's value findings get a counterfactual band (for charts).
-    ``on_partial``: called with each :data:`Stage` and the result so far,
+    ``on_partial``: called with each :data:`~analysis.results.Stage` and the result so far,
     so a caller can use the tables while the rest is computed (the report
     draws the figures they allow: :meth:`analysis.report.drawing.Drawing.partial`).
     """

@@ -303,6 +303,12 @@ class AnalysisConfig:
     versions: dict[str, str]
 
 
+Stage = Literal["compared", "found"]
+"""How far :func:`analysis.analyze` has got when it calls its ``on_partial`` hook with the result so far:
+``compared`` (the comparison, DiD and supplier tables; no findings yet: the anomaly scan, the longest step, comes
+next), ``found`` (the findings too; the counterfactual bands of the strongest come next)."""
+
+
 @dataclass(repr=False)
 class AnalysisResult(_Result):
     """Everything :func:`~analysis.analyze` computed, as tables and result objects.

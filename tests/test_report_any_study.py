@@ -15,7 +15,7 @@ from panels import other_panel  # noqa: E402
 from analysis import Study  # noqa: E402
 from analysis.pipeline import analyze  # noqa: E402
 from analysis.provenance import describe_source  # noqa: E402
-from analysis.report import write_report  # noqa: E402
+from analysis.report import Drawing, write_report  # noqa: E402
 
 DEMO_ONLY = ("Belarus", "dual-use", "planted", "embedded demo panel", "CIS market", "via Russia or Kazakhstan",
              "stopped publishing", "Appendix B")
@@ -27,9 +27,10 @@ def other_report(request, tmp_path_factory):
     records = other_panel(freq=freq, focal=643)
     study = (Study(focal=643) if freq == "M" else
              Study(focal=643, freq="A", pre="2019:2021", post="2022:2024"))
-    result = analyze(records, study, cross_check="none")
-    out = write_report(result, tmp_path_factory.mktemp(f"other{freq}") / "report",
-                       source=describe_source(records, origin="frame"), top_anomalies=2, workers=1)
+    with Drawing(workers=2) as drawing:  # as `tradeflows report` does: figures drawn while the analysis runs
+        result = analyze(records, study, cross_check="none", on_partial=drawing.partial)
+        out = write_report(result, tmp_path_factory.mktemp(f"other{freq}") / "report", drawing=drawing,
+                           source=describe_source(records, origin="frame"), top_anomalies=2)
     return freq, result, (out / "report.md").read_text(encoding="utf-8")
 
 

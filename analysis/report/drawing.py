@@ -33,8 +33,7 @@ from pathlib import Path
 from types import TracebackType
 
 from .. import plots
-from ..pipeline import Stage
-from ..results import AnalysisResult
+from ..results import AnalysisResult, Stage
 from . import figures as figs
 from . import suppliers as supplier_figures
 from .document import Figure
