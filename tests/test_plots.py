@@ -22,6 +22,7 @@ from PIL import Image  # noqa: E402
 
 from analysis import plots  # noqa: E402
 from analysis.errors import InputError  # noqa: E402
+from analysis.plots.layout import _log_ticks  # noqa: E402  (a private helper, tested where it lives)
 from analysis.series import build_series  # noqa: E402
 from analysis.study import Study  # noqa: E402
 
@@ -170,7 +171,7 @@ def test_wrap_text_never_cuts():
 
 @pytest.mark.parametrize(("lo", "hi"), [(0.8, 1.3), (0.95, 1.05), (0.5, 15), (0.01, 1e4), (40, 600)])
 def test_log_ticks_at_least_three(lo, hi):
-    new_lo, new_hi, ticks = plots._log_ticks(lo, hi)
+    new_lo, new_hi, ticks = _log_ticks(lo, hi)
     inside = [t for t in ticks if new_lo <= t <= new_hi]
     assert 3 <= len(inside) <= 7
     assert new_lo <= lo and new_hi >= hi

@@ -1,70 +1,33 @@
-"""The report section "Who supplies <focal>?", drawn from a :class:`~analysis.suppliers.SuppliersResult`.
+"""The report section "Who supplies <focal>?", built from a :class:`~analysis.suppliers.SuppliersResult`.
 
 :func:`supplier_section` returns the section's document blocks (headings,
-text, tables, figures) and draws its figures: a stacked-area chart of the
+text, tables, figures) and its figures: a stacked-area chart of the
 supplier groups' shares per group of goods (as many figures as the page
 height needs), the reporter's share before and after with intervals, then
 the substitution table, the candidate routes, the mirror check and the
 caveats. Every number comes from the result's tables; nothing is estimated
-here. Figures follow :mod:`analysis.plots`: 6.5 inches wide, text at 8
-points or more, wrapped and never cut, and the SYNTHETIC label and watermark
-when the data are synthetic.
+here, and nothing is drawn: the figures are :mod:`analysis.plots.suppliers`
+(:func:`~analysis.plots.plot_supplier_shares`,
+:func:`~analysis.plots.plot_reporter_share`), planned here as jobs
+(:func:`figure_jobs`) and drawn with the report's other figures
+(:mod:`analysis.report.drawing`).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure as MplFigure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, MultipleLocator
 
-from ..plots import (
-    GREY,
-    OKABE_ITO,
-    SERIES_PANEL_H,
-    TEXT_SIZE,
-    _finish,
-    _fitting,
-    _grid,
-    _grid_figure,
-    _grid_ylabel,
-    _new_figure,
-    _style_time_axis,
-    area_label,
-    group_label,
-    group_order,
-    wrap_text,
-)
-from ..suppliers import ALL_FAMILIES, CATEGORIES, SuppliersResult
+from .. import plots
+from ..plots import area_label, category_words, group_label, supplier_groups
+from ..suppliers import ALL_FAMILIES, SuppliersResult
 from . import fmt
 from .document import Bullets, Callout, Figure, Heading, Paragraph, Table
 from .figures import FigureJob
 
-COLORS = {"reporter": OKABE_ITO["blue"], "sanctioning": OKABE_ITO["orange"], "transit": OKABE_ITO["green"],
-          "other": "#bbbbbb"}
-"""Colour of each supplier category (Okabe-Ito; grey for the rest)."""
-PANELS_PER_FIGURE = 9
 TOP_ROUTES = 15
 TOP_MIRROR = 12
-
-
-def _category_words(result: SuppliersResult) -> dict[str, str]:
-    rname = area_label(result.study.reporter)
-    return {"reporter": rname, "sanctioning": "sanctioning suppliers", "transit": "transit partners",
-            "other": "other suppliers"}
-
-
-def _source(result: SuppliersResult) -> str:
-    fname = area_label(result.study.focal)
-    n = len(result.config.suppliers)
-    if result.synthetic:
-        return ("Source: SYNTHETIC demo panel in the UN Comtrade schema (not real trade); exports to "
-                f"{fname} as {n} suppliers report them (FOB value, current USD)")
-    return f"Source: UN Comtrade; exports to {fname} as {n} reporters report them (FOB value, current USD)"
 
 
 def _pct(x: object) -> str:
@@ -100,98 +63,15 @@ def _usd_ci(x: object, lo: object, hi: object) -> str:
     return f"{fmt.usd(x, unit=False)} ({fmt.usd(lo, unit=False)} to {fmt.usd(hi, unit=False)})"
 
 
-def _groups(result: SuppliersResult) -> list[str]:
-    rs = result.reporter_share
-    return group_order(set(rs.loc[rs["level"] == "group", "group"]))
-
-
 # --------------------------------------------------------------------------- figures
-
-
-def _plot_supplier_shares(result: SuppliersResult, groups: list[str], *, part: str = "") -> MplFigure:
-    """Stacked areas: each supplier category's share of the focal partner's mirrored imports, per group and
-    period of ``result.shares`` (the suppliers that published in the period)."""
-    sh = result.shares
-    sh = sh[(sh["level"] == "group") & sh["group"].isin(groups)]
-    yearly = result.config.shares_by == "A"
-    when = pd.to_datetime(sh["period"].astype(str), format="%Y" if yearly else "%Y-%m")
-    table = (sh.assign(when=when).groupby(["group", "when", "category"])["share"].sum()
-             .unstack("category").reindex(columns=list(CATEGORIES)).fillna(0.0))
-    grid = _grid([group_label(g) for g in groups], 3, SERIES_PANEL_H, wspace=0.15)
-    fig, panels = _grid_figure(grid, sharey=True)
-    span = (int(when.min().year), int(when.max().year))
-    for ax, g in zip(panels, groups, strict=True):
-        block = table.loc[g] if g in table.index.get_level_values(0) else table.iloc[:0]
-        x = mdates.date2num(block.index) if len(block) else np.array([])
-        if len(block):
-            ax.stackplot(x, *[block[c].to_numpy() for c in CATEGORIES], colors=[COLORS[c] for c in CATEGORIES],
-                         linewidth=0)
-        ax.set_ylim(0, 1)
-        ax.yaxis.set_major_locator(MultipleLocator(0.5))
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.0%}"))
-        _style_time_axis(ax, span, grid.panel_w)
-    _grid_ylabel(panels, grid, "share of imports")
-    words = _category_words(result)
-    handles = [Patch(facecolor=COLORS[c], label=words[c][:1].upper() + words[c][1:]) for c in CATEGORIES]
-    fname = area_label(result.study.focal)
-    step = "Yearly" if yearly else "Monthly"
-    return _finish(fig, title=f"Who supplies {fname}? Shares of its mirrored imports{part}",
-                   subtitle=f"{step} share of each supplier group in what the reporters say they exported to "
-                            f"{fname}, by group of goods; suppliers that published in the period",
-                   source=_source(result), synthetic=result.synthetic, handles=handles)
-
-
-def _plot_reporter_share(result: SuppliersResult) -> MplFigure:
-    """The reporter's share of each group's mirrored imports in the pre and post windows, with intervals."""
-    rs = result.reporter_share
-    rs = rs[(rs["level"] == "group") & rs["share_pre"].notna()]
-    order = [g for g in _groups(result) if g in set(rs["group"])]
-    rs = rs.set_index("group").loc[order].reset_index()
-    n = len(rs)
-    label_w = 2.7
-    labels = ["\n".join(wrap_text(group_label(g), label_w - 0.15)) for g in rs["group"]]
-    row = max(0.26, max((lab.count("\n") + 1) * TEXT_SIZE * 1.2 / 72 + 0.04 for lab in labels))
-    fig, axes = _new_figure(1, 1, row * n + 0.1, left=label_w, right=0.2, top=0.1, bottom=0.45)
-    ax = axes[0, 0]
-    y = np.arange(n)[::-1].astype(float)
-    for w, color, dy, fill in (("pre", GREY, 0.12, "white"), ("post", COLORS["reporter"], -0.12, None)):
-        est, lo, hi = rs[f"share_{w}"], rs[f"share_{w}_low"], rs[f"share_{w}_high"]
-        ax.hlines(y + dy, lo, hi, color=color, linewidth=1.6)
-        ax.scatter(est, y + dy, s=22, color=color, facecolor=fill or color, zorder=3, linewidth=1.2)
-    ax.set_yticks(y, labels, fontsize=TEXT_SIZE, linespacing=1.1)
-    ax.set_ylim(-0.6, n - 0.4)
-    ax.set_xlim(0, 1)
-    ax.xaxis.set_major_locator(MultipleLocator(0.2))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.0%}"))
-    ax.tick_params(axis="x", labelsize=TEXT_SIZE)
-    rname, fname = area_label(result.study.reporter), area_label(result.study.focal)
-    ax.set_xlabel(f"{rname}'s share of {fname}'s mirrored imports", fontsize=TEXT_SIZE)
-    ax.grid(axis="x", color="#e5e5e5", linewidth=0.6)
-    ax.set_axisbelow(True)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    pre, post = (p.replace(":", " to ") for p in (result.config.pre, result.config.post))
-    level = int(round(result.config.confidence * 100))
-    handles = [Line2D([], [], color=GREY, marker="o", markerfacecolor="white", linewidth=1.6, label=f"before ({pre})"),
-               Line2D([], [], color=COLORS["reporter"], marker="o", linewidth=1.6, label=f"after ({post})")]
-    return _finish(fig, title=f"{rname}'s share of {fname}'s imports, before and after",
-                   subtitle=f"By group of goods, with {level}% intervals (moving-block bootstrap over months); "
-                            "suppliers that published in both windows",
-                   source=_source(result), synthetic=result.synthetic, handles=handles)
 
 
 def figure_jobs(result: SuppliersResult) -> list[FigureJob]:
     """The section's figures as jobs for :mod:`analysis.report.drawing`."""
     fname = area_label(result.study.focal)
-    groups = _groups(result)
-    titles = [group_label(g) for g in groups]
-    pages: list[list[str]] = []
-    while groups:
-        k = _fitting(titles, 3, SERIES_PANEL_H, wspace=0.15, most=PANELS_PER_FIGURE)
-        pages.append(groups[:k])
-        groups, titles = groups[k:], titles[k:]
+    pages = plots.supplier_share_pages(supplier_groups(result))
     jobs = []
-    words = _category_words(result)
+    words = category_words(result)
     for i, page in enumerate(pages, start=1):
         part = f" ({i} of {len(pages)})" if len(pages) > 1 else ""
         jobs.append(FigureJob(
@@ -201,7 +81,7 @@ def figure_jobs(result: SuppliersResult) -> list[FigureJob]:
             "goods, as the suppliers report their exports (mirror data). Each period's shares are of the "
             "suppliers that published in it: a supplier that stops publishing drops out rather than falling "
             "to zero (see the caveats).",
-            _plot_supplier_shares, {"result": result, "groups": page, "part": part}))
+            plots.plot_supplier_shares, {"result": result, "groups": page, "part": part}))
     if result.reporter_share["share_pre"].notna().any():
         level = int(round(result.config.confidence * 100))
         jobs.append(FigureJob(
@@ -209,7 +89,7 @@ def figure_jobs(result: SuppliersResult) -> list[FigureJob]:
             f"{words['reporter']}'s share of {fname}'s mirrored imports by group before (grey) and after (blue), "
             f"with {level}% intervals from a moving-block bootstrap over months; suppliers that published in "
             "both windows.",
-            _plot_reporter_share, {"result": result}))
+            plots.plot_reporter_share, {"result": result}))
     return jobs
 
 
@@ -219,7 +99,7 @@ def figure_jobs(result: SuppliersResult) -> list[FigureJob]:
 def _share_table(result: SuppliersResult) -> Table:
     rs = result.reporter_share
     rs = rs[rs["level"] == "group"].set_index("group")
-    order = [g for g in _groups(result) if g in rs.index]
+    order = [g for g in supplier_groups(result) if g in rs.index]
     rs = rs.loc[order]
     rname = area_label(result.study.reporter)
     level = int(round(result.config.confidence * 100))
@@ -243,7 +123,7 @@ def _share_table(result: SuppliersResult) -> Table:
 
 def _substitution_table(result: SuppliersResult) -> Table:
     sub = result.substitution.set_index("group")
-    order = [g for g in _groups(result) if g in sub.index]
+    order = [g for g in supplier_groups(result) if g in sub.index]
     sub = sub.loc[order]
     rname = area_label(result.study.reporter)
     frame = pd.DataFrame({
