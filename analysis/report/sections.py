@@ -77,12 +77,13 @@ def summary(ctx: Context) -> list:
              "partner-family tests")
     if len(sig):
         fragile = _fragile(sig)
+        n_fragile = int(fragile.sum())
         top = [f"{r['family_name']} {_rel(r, alpha)}{' (fragile)' if fr else ''}"
                for (_, r), fr in zip(sig.head(3).iterrows(), fragile.head(3), strict=True)]
         bullets.append(
             f"**{fname}-specific rises.** {len(sig)} of the {len(tested)} {words.goods_noun(c, s)} families with a "
             f"relative ratio rose significantly more for {fname} than for the comparison partners ({scope}); the "
-            f"largest: {fmt.join(top)}. {int(fragile.sum())} of the {len(sig)} {'is' if len(sig) == 1 else 'are'} "
+            f"largest: {fmt.join(top)}. {n_fragile} of the {len(sig)} {'is' if n_fragile == 1 else 'are'} "
             "fragile (the conclusion changes "
             "when one comparison partner is left out, under another comparison set or against a synthetic "
             "control).")
