@@ -334,9 +334,10 @@ class Study:
         """The series of this study's reporter and flow, restricted to ``codes`` (control goods always kept)."""
         sel = series[(series["reporter_code"] == self.reporter) & (series["flow_code"] == self.flow)]
         if sel.empty:
-            have = series[["reporter_code", "flow_code"]].drop_duplicates().astype(str).agg(" ".join, axis=1)
+            pairs = series[["reporter_code", "flow_code"]].drop_duplicates()
+            have = [f"{r} {f}" for r, f in zip(pairs["reporter_code"], pairs["flow_code"], strict=True)]
             raise InputError(f"no series for reporter {self._name(self.reporter)} flow {self.flow!r} "
-                             f"(the data hold: {', '.join(have.tolist()) or 'none'})")
+                             f"(the data hold: {', '.join(have) or 'none'})")
         wanted = self.family_ids(sel["family_id"].unique())
         if wanted is not None:
             keep = sel["family_id"].isin(wanted)

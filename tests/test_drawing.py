@@ -103,3 +103,19 @@ def test_without_workers_everything_is_drawn_at_the_end(staged, tmp_path):
     assert all((tmp_path / f"{j.name}.png").exists() for j in jobs[:2]) and len(figures) == 2
     with pytest.raises(ValueError, match="at least 1"):
         Drawing(workers=0)
+
+
+def test_a_figure_that_fails_in_a_worker_fails_the_report_with_its_error(staged, tmp_path):
+    """A job drawn early on the lane that raises (here: a series figure given no series) raises its own error
+    when the figures are collected; nothing is written."""
+    from analysis.errors import InputError
+
+    result, _ = staged
+    jobs = figure_jobs(result, part="found")[0]
+    broken = dataclasses.replace(jobs[0], kwargs={**jobs[0].kwargs, "series": jobs[0].kwargs["series"].iloc[:0]})
+    with Drawing(workers=2) as drawing:
+        drawing.early([broken, *jobs[1:]])
+        drawing.draw([broken, *jobs[1:]])
+        with pytest.raises(InputError, match="the data hold: none"):
+            drawing.collect()
+    assert not list(tmp_path.iterdir())
