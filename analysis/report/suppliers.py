@@ -66,6 +66,12 @@ def _usd_ci(x: object, lo: object, hi: object) -> str:
 # --------------------------------------------------------------------------- figures
 
 
+def _blocks(result: SuppliersResult) -> str:
+    """``9-month blocks`` or ``1-year blocks``: the bootstrap's blocks, from the result's configuration."""
+    unit = "month" if result.config.step == "M" else "year"
+    return f"{result.config.block}-{unit} blocks"
+
+
 def figure_jobs(result: SuppliersResult) -> list[FigureJob]:
     """The section's figures as jobs for :mod:`analysis.report.drawing`."""
     fname = area_label(result.study.focal)
@@ -87,8 +93,9 @@ def figure_jobs(result: SuppliersResult) -> list[FigureJob]:
         jobs.append(FigureJob(
             "reporter_share",
             f"{words['reporter']}'s share of {fname}'s mirrored imports by group before (grey) and after (blue), "
-            f"with {level}% intervals from a moving-block bootstrap over months; suppliers that published in "
-            "both windows.",
+            f"with {level}% intervals from a moving-block bootstrap ({_blocks(result)}, each window's bootstrap "
+            "variance corrected for its known shortfall in a short window, Student's t); suppliers that published "
+            "in both windows.",
             plots.plot_reporter_share, {"result": result}))
     return jobs
 
@@ -150,7 +157,8 @@ def _substitution_table(result: SuppliersResult) -> Table:
     notes = "; ".join(f"{group_label(g)}: {n}" for g, n in sub["note"].items() if str(n))
     return Table(fmt.as_text(frame), caption="Substitution: who replaced the sanctioning suppliers, USD a month",
                  note="Change of the mean monthly value between the windows, with intervals (moving-block "
-                      "bootstrap). 'Replaced by nobody' is the fall less every rise, which is the fall of the "
+                      f"bootstrap, {_blocks(result)}, bias-corrected). 'Replaced by nobody' is the fall less "
+                      "every rise, which is the fall of the "
                       "total; shares of the fall are given only where the fall is material. " + notes)
 
 
