@@ -108,12 +108,12 @@ class Drawing:
     :meth:`early` queues jobs on one worker (the lane), drawn one after the
     other, so the caller keeps a core for its own work; :meth:`draw` hands
     what is left, the lane's queue with it, to every worker and
-    :meth:`collect` returns every figure. ``workers``: processes to draw in (default: up to 2 when there
-    are at least :data:`MIN_JOBS_FOR_WORKERS` jobs, the platform can fork and
-    this process runs no other thread: forking a process with other threads,
-    a Jupyter kernel, can deadlock the child; 1 draws everything in this
-    process at :meth:`finish`). A context manager: leaving it stops the
-    workers.
+    :meth:`collect` returns every figure. ``workers``: processes to draw in
+    (default: up to 2 when there are at least :data:`MIN_JOBS_FOR_WORKERS`
+    jobs, the platform can fork and this process runs no other thread:
+    forking a process with other threads, a Jupyter kernel, can deadlock the
+    child; 1 draws everything in this process at :meth:`collect`). A context
+    manager: leaving it stops the workers.
     """
 
     def __init__(self, workers: int | None = None) -> None:
