@@ -44,7 +44,7 @@ Role = Literal["core", "appendix"]
 
 Part = Literal["all", "compared", "found", "done"]
 """Which figures :func:`plan` makes: all of them, or those that can be drawn at one stage of
-:func:`analysis.analyze` (:data:`analysis.pipeline.Stage`): ``compared``, from the comparison alone (the relative
+:func:`analysis.analyze` (:data:`analysis.results.Stage`): ``compared``, from the comparison alone (the relative
 ratios, the transit comparison, the event study, the group index, the mirror); ``found``, with the findings too
 (the series with their flags); ``done``, with the counterfactual bands (the anomaly charts)."""
 
