@@ -54,7 +54,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Unpack
@@ -408,18 +408,9 @@ def fetch(study: Study | None = None, *, start: str = "2017-01", end: str | None
                                          key_length=key_length if ep == client.endpoint else KEY_LENGTH),
             client.endpoint, rebuild=refresh or update, result=result)
 
-        todo: list[tuple[PlanRow, Literal["new", "update"]]] = []
-        for row in PlanRow.rows(plan):
-            if refresh or not present[row.chunk_id]:
-                todo.append((row, "new"))
-            elif update and avail is not None:
-                current = _published(_released(avail, row.period_list()))
-                if not _same_date(current, store.chunk_published(row.chunk_id)):
-                    todo.append((row, "update"))
-                else:
-                    result.chunks_skipped += 1
-            else:
-                result.chunks_skipped += 1
+        published = (None if not (update and avail is not None) else
+                     lambda row: _published(_released(avail, row.period_list())))
+        todo = _to_fetch(plan, present, store, result, refresh=refresh, published=published)
         log.info("fetch plan: %d chunk(s), %d to fetch, %d already stored", len(plan), len(todo),
                  result.chunks_skipped)
         if todo and avail is None:
@@ -438,6 +429,22 @@ def fetch(study: Study | None = None, *, start: str = "2017-01", end: str | None
     log.info("fetch done: %d chunk(s) written, %d skipped, %d rows, %d call(s), quota used %s",
              result.chunks_written, result.chunks_skipped, result.rows_written, result.calls_made, client.quota)
     return result
+
+
+def _to_fetch(plan: pd.DataFrame, present: Mapping[str, bool], store: Store, result: FetchResult, *, refresh: bool,
+              published: Callable[[PlanRow], str | None] | None) -> list[tuple[PlanRow, Literal["new", "update"]]]:
+    """The plan's chunks to fetch: those not stored (every one with ``refresh``) as new, and, when
+    ``published(row)`` gives Comtrade's current publication date of a stored chunk (an update), those whose date
+    differs from the stored one; the rest are counted in ``result.chunks_skipped``."""
+    todo: list[tuple[PlanRow, Literal["new", "update"]]] = []
+    for row in PlanRow.rows(plan):
+        if refresh or not present[row.chunk_id]:
+            todo.append((row, "new"))
+        elif published is not None and not _same_date(published(row), store.chunk_published(row.chunk_id)):
+            todo.append((row, "update"))
+        else:
+            result.chunks_skipped += 1
+    return todo
 
 
 def _write_chunks(client: ComtradeClient, store: Store, todo: list[tuple[PlanRow, Literal["new", "update"]]],
@@ -593,15 +600,9 @@ def _fetch_suppliers(st: Study, suppliers: SupplierSpec, *, client: ComtradeClie
             store, lambda ep: _supplier_plan(requests, endpoint=ep,
                                              key_length=key_length if ep == client.endpoint else KEY_LENGTH),
             client.endpoint, rebuild=refresh or update, result=result)
-        todo: list[tuple[PlanRow, Literal["new", "update"]]] = []
-        for row in PlanRow.rows(plan):
-            if refresh or not present[row.chunk_id]:
-                todo.append((row, "new"))
-            elif update and not _same_date(_published(_released_by(availability(row.freq), row)),
-                                           store.chunk_published(row.chunk_id)):
-                todo.append((row, "update"))
-            else:
-                result.chunks_skipped += 1
+        todo = _to_fetch(plan, present, store, result, refresh=refresh,
+                         published=(lambda row: _published(_released_by(availability(row.freq), row)))
+                         if update else None)
         log.info("supplier fetch plan: %d chunk(s), %d to fetch, %d already stored", len(plan), len(todo),
                  result.chunks_skipped)
         for freq in dict.fromkeys(row.freq for row, _ in todo):

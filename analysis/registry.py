@@ -68,11 +68,9 @@ class Registry:
                 frozenset(self.code_family["code"]))
 
     @cached_property
-    def names(self) -> tuple[dict[int, str], dict[str, str]]:
-        """Area names by Comtrade code and group names by group id, built once per loaded registry (the
-        report names areas and groups hundreds of times)."""
-        return (dict(zip(self.areas["code"].astype(int), self.areas["name"].astype(str), strict=True)),
-                dict(zip(self.groups["group"].astype(str), self.groups["name"].astype(str), strict=True)))
+    def group_names(self) -> dict[str, str]:
+        """Group names by group id, built once per loaded registry (the report names groups hundreds of times)."""
+        return dict(zip(self.groups["group"].astype(str), self.groups["name"].astype(str), strict=True))
 
 
 def _check_code(code: str, where: str) -> str:

@@ -16,7 +16,8 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 
 from .. import registry
-from ..countries import CHINA
+from ..countries import CHINA, area_name
+from ..errors import InputError
 from ..periods import Window
 from ..study import FLOW_VALUATION, FLOW_WORDS, Study
 
@@ -87,12 +88,15 @@ class TradeflowsFigure(Figure):
 
 def area_label(code: int) -> str:
     """Comtrade's name of an area code, or the code itself when the area table does not know it."""
-    return registry.load_registry().names[0].get(int(code), str(code))
+    try:
+        return area_name(code)
+    except InputError:
+        return str(code)
 
 
 def group_label(group: str) -> str:
     """A registry group's readable name (``Outside the registry`` for codes in no group)."""
-    names = registry.load_registry().names[1]
+    names = registry.load_registry().group_names
     if group in names:
         return names[group]
     return "Outside the registry" if group == registry.UNGROUPED else str(group)
